@@ -1,0 +1,14 @@
+"""Sparse-from-scratch training of recurrent networks for Keras 3."""
+
+from keras_sparse_rnn.distribution import distribute_sparsity
+from keras_sparse_rnn.layers import (
+    SparseDense,
+    SparseEmbedding,
+    SparseLSTM,
+    SparseLSTMCell,
+    SparseWeight,
+)
+from keras_sparse_rnn.model_utils import sparse_weight_info, sparse_weights
+from keras_sparse_rnn.summary import sparsity_summary
+
+__version__ = "0.1.0"

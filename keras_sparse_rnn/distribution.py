@@ -1,0 +1,142 @@
+"""How a model's sparsity budget is spread over its sparse matrices."""
+
+import math
+
+import numpy as np
+
+from keras_sparse_rnn.masks import active_count
+from keras_sparse_rnn.model_utils import sparse_weight_info
+from keras_sparse_rnn.validation import validate_bool, validate_sparsity
+
+DISTRIBUTIONS = ("erdos_renyi", "uniform")
+
+
+def uniform_densities(shapes, sparsity):
+    """Every matrix at density `1 - sparsity`."""
+    return [1.0 - sparsity for _ in shapes]
+
+
+def erdos_renyi_densities(shapes, sparsity):
+    """Erdos-Renyi densities (Mocanu et al. 2018), as RigL computes them.
+
+    The density of a matrix of shape (n_in, n_out) is proportional to
+    (n_in + n_out) / (n_in * n_out); one factor is chosen so the expected
+    number of active weights equals uniform's. A matrix whose density would
+    exceed 1 is made dense and the factor is solved again for the rest.
+    """
+    sizes = [int(np.prod(s)) for s in shapes]
+    raw = [sum(s) / np.prod(s) for s in shapes]
+    dense = set()
+    while True:
+        rhs = 0.0
+        divisor = 0.0
+        for i, size in enumerate(sizes):
+            if i in dense:
+                rhs -= size * sparsity
+            else:
+                rhs += size * (1.0 - sparsity)
+                divisor += raw[i] * size
+        eps = rhs / divisor
+        free = [i for i in range(len(sizes)) if i not in dense]
+        max_raw = max(raw[i] for i in free)
+        if max_raw * eps <= 1.0:
+            break
+        dense.update(i for i in free if raw[i] == max_raw)
+    return [1.0 if i in dense else eps * raw[i] for i in range(len(sizes))]
+
+
+_DENSITY_FUNCTIONS = {
+    "erdos_renyi": erdos_renyi_densities,
+    "uniform": uniform_densities,
+}
+
+
+def exact_counts(sizes, densities, total_active):
+    """Integer active counts near `density * size` that sum to `total_active`.
+
+    Largest-remainder rounding: floors first, then one more weight to the
+    matrices with the largest fractional parts that still have room.
+    """
+    ideal = [d * s for d, s in zip(densities, sizes)]
+    counts = [min(int(math.floor(x)), s) for x, s in zip(ideal, sizes)]
+    order = sorted(range(len(sizes)), key=lambda i: (-(ideal[i] - counts[i]), i))
+    remainder = total_active - sum(counts)
+    for i in order:
+        if remainder <= 0:
+            break
+        if counts[i] < sizes[i]:
+            counts[i] += 1
+            remainder -= 1
+    if remainder:
+        raise ValueError(
+            f"Cannot place {total_active} active weights in matrices of sizes "
+            f"{sizes}"
+        )
+    return counts
+
+
+def distribute_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
+    """Re-draws the masks of a built model under one global sparsity.
+
+    Its sparse matrices together then hold exactly
+    `round((1 - sparsity) * total)` active weights, spread as `method` says.
+    The sparse weights are re-initialized from their initializers and masked:
+    call it after building the model and before training.
+
+    Args:
+        model: a built `keras.Model` (or layer) with sparse layers.
+        sparsity: global fraction of zeros over all sparse matrices, in [0, 1).
+        method: `"erdos_renyi"` (density proportional to
+            (n_in + n_out) / (n_in * n_out), dense where that exceeds 1) or
+            `"uniform"` (every matrix at `sparsity`).
+        per_gate: if True, the gate blocks of a packed kernel (an LSTM's four
+            (n_in, units) blocks of its (n_in, 4 * units) kernel) are matrices
+            of their own, each with its exact count; if False a packed kernel
+            is one matrix.
+
+    Returns:
+        A dict mapping each sparse weight's path to its new sparsity: a float,
+        or a list of floats per gate when `per_gate` is True.
+
+    Example:
+
+    >>> model = keras.Sequential([keras.Input((None, 8)), SparseLSTM(16)])
+    >>> sparsities = distribute_sparsity(model, 0.9, "erdos_renyi")
+    """
+    sparsity = validate_sparsity(sparsity)
+    if method not in DISTRIBUTIONS:
+        raise ValueError(
+            f"method must be one of {DISTRIBUTIONS}, got {method!r}"
+        )
+    validate_bool(per_gate, "per_gate")
+    specs = sparse_weight_info(model)
+
+    units = []  # (spec, gate index or None, shape of the matrix)
+    for spec in specs:
+        shape = tuple(int(d) for d in spec.weight.shape)
+        if per_gate and spec.gates > 1:
+            gate_shape = shape[:-1] + (shape[-1] // spec.gates,)
+            units += [(spec, g, gate_shape) for g in range(spec.gates)]
+        else:
+            units.append((spec, None, shape))
+    shapes = [u[2] for u in units]
+    sizes = [int(np.prod(s)) for s in shapes]
+    densities = _DENSITY_FUNCTIONS[method](shapes, sparsity)
+    counts = exact_counts(sizes, densities, active_count(sum(sizes), sparsity))
+
+    result = {}
+    for (spec, gate, _), size, count in zip(units, sizes, counts):
+        if count == 0:
+            raise ValueError(
+                f"sparsity {sparsity} leaves no active weight in "
+                f"'{spec.weight.path}'; use a lower sparsity"
+            )
+        value = 1.0 - count / size
+        key = spec.weight.path
+        if gate is None:
+            result[key] = value
+        else:
+            result.setdefault(key, []).append(value)
+    for spec in specs:
+        spec.layer.set_matrix_sparsity(spec.name, result[spec.weight.path])
+    return result

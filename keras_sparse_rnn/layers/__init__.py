@@ -1,0 +1,5 @@
+from keras_sparse_rnn.layers.base import SparseLayerMixin, SparseWeight
+from keras_sparse_rnn.layers.sparse_dense import SparseDense
+from keras_sparse_rnn.layers.sparse_embedding import SparseEmbedding
+from keras_sparse_rnn.layers.sparse_lstm import SparseLSTM
+from keras_sparse_rnn.layers.sparse_lstm_cell import SparseLSTMCell

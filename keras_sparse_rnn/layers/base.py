@@ -1,0 +1,219 @@
+"""What every sparse layer and cell shares: masks, their invariants, saving."""
+
+import collections
+
+import keras
+import numpy as np
+
+from keras_sparse_rnn import masks as masks_lib
+from keras_sparse_rnn.validation import validate_seed, validate_sparsity
+
+SparseWeight = collections.namedtuple(
+    "SparseWeight",
+    ["layer", "name", "weight", "mask", "gates", "gate_names", "kind"],
+)
+SparseWeight.__doc__ = """One sparse matrix of a layer.
+
+Fields:
+    layer: the layer or cell owning it.
+    name: the weight's attribute name ("kernel", "recurrent_kernel", ...).
+    weight, mask: the variables; the mask is 0/1, non-trainable.
+    gates: how many gate blocks the last axis packs (4 for an LSTM kernel).
+    gate_names: their names, e.g. ("i", "f", "c", "o"), or None.
+    kind: "matmul" (used in a matrix product each token) or "lookup"
+        (an embedding table: one row read per token, no FLOPs).
+"""
+
+
+class _Registry:
+    """Holds a layer's `SparseWeight` records and initializers.
+
+    Not a list or dict on purpose: Keras walks a layer's list and dict
+    attributes when it tracks and saves sub-layers, and the records point
+    back at their layer.
+    """
+
+    def __init__(self):
+        self.specs = {}
+        self.initializers = {}
+
+
+class SparseLayerMixin:
+    """Adds masks to the weights of a Keras layer.
+
+    A subclass calls `_init_sparsity` in `__init__` and `_add_mask` in `build`
+    for each weight that is sparse. The mask is a non-trainable variable named
+    `<weight>_mask`; the weight's constraint becomes a `MaskConstraint`, so the
+    optimizer zeroes inactive weights after each step and the forward pass
+    uses the weight as it is (no `weight * mask` per time step).
+    """
+
+    def _init_sparsity(self, sparsity, mask_seed):
+        if isinstance(sparsity, dict):
+            checked = {}
+            for key, value in sparsity.items():
+                if isinstance(value, (list, tuple)):
+                    checked[key] = [
+                        validate_sparsity(v, f"sparsity[{key!r}]")
+                        for v in value
+                    ]
+                else:
+                    checked[key] = validate_sparsity(
+                        value, f"sparsity[{key!r}]"
+                    )
+            sparsity = checked
+        else:
+            sparsity = validate_sparsity(sparsity)
+        # Plain attributes: Keras would wrap dicts to track sub-layers, and a
+        # record that points back at this layer would make it its own child.
+        object.__setattr__(self, "sparsity", sparsity)
+        mask_seed = validate_seed(mask_seed)
+        if mask_seed is None:
+            # NumPy's global generator follows keras.utils.set_random_seed; the
+            # drawn seed goes into the config, so clones draw the same masks.
+            mask_seed = int(np.random.randint(0, 2**31 - 1))
+        self.mask_seed = mask_seed
+        self._sparse_registry = _Registry()
+
+    def matrix_sparsity(self, name):
+        """The sparsity (float, or list per gate) of the weight `name`."""
+        if isinstance(self.sparsity, dict):
+            if name not in self.sparsity:
+                raise ValueError(
+                    f"Layer '{self.name}': `sparsity` is a dict without an "
+                    f"entry for the sparse weight '{name}'. Give one for each "
+                    f"of {self._sparse_weight_names()}, got keys "
+                    f"{sorted(self.sparsity)}"
+                )
+            return self.sparsity[name]
+        return self.sparsity
+
+    def _sparse_weight_names(self):
+        return list(self._sparse_registry.specs)
+
+    def _check_sparsity_keys(self):
+        """Called at the end of `build`: a dict `sparsity` names only masks."""
+        if isinstance(self.sparsity, dict):
+            unknown = sorted(set(self.sparsity) - set(self._sparse_registry.specs))
+            if unknown:
+                raise ValueError(
+                    f"Layer '{self.name}': `sparsity` names {unknown}, which "
+                    f"are not sparse weights of this layer; allowed keys: "
+                    f"{self._sparse_weight_names()}"
+                )
+
+    def _add_mask(self, name, gates=1, gate_names=None, kind="matmul",
+                  initializer=None):
+        """Makes `getattr(self, name)` sparse: mask variable and constraint."""
+        weight = getattr(self, name)
+        sparsity = self.matrix_sparsity(name)
+        if isinstance(sparsity, list) and len(sparsity) != gates:
+            raise ValueError(
+                f"Layer '{self.name}': sparsity[{name!r}] must be one float or "
+                f"a list of {gates} floats (one per gate), got {sparsity}"
+            )
+        values = masks_lib.random_mask(
+            weight.shape, sparsity, masks_lib.stable_seed(self.mask_seed, name),
+            gates,
+        )
+        mask = self.add_weight(
+            name=f"{name}_mask",
+            shape=weight.shape,
+            initializer=lambda shape, dtype=None: values,
+            trainable=False,
+            dtype=weight.dtype,
+        )
+        weight.assign(weight * mask)
+        weight.constraint = masks_lib.MaskConstraint(mask, weight.constraint)
+        self._sparse_registry.specs[name] = SparseWeight(
+            self, name, weight, mask, gates, gate_names, kind
+        )
+        self._sparse_registry.initializers[name] = initializer
+
+    @property
+    def sparse_weights(self):
+        """List of `(weight, mask)` variable pairs of this layer."""
+        return [(s.weight, s.mask) for s in self._sparse_registry.specs.values()]
+
+    def get_sparse_weight_info(self):
+        """List of `SparseWeight` records (weight, mask, gates, ...)."""
+        return list(self._sparse_registry.specs.values())
+
+    def set_matrix_sparsity(self, name, sparsity, reinitialize=True):
+        """Re-draws the mask of weight `name` at `sparsity`.
+
+        The weight is re-initialized from its initializer (when known and
+        `reinitialize`), then masked: call it before training. It updates
+        `self.sparsity`, so the config and later loads expect the new count.
+        """
+        spec = self._sparse_registry.specs[name]
+        if isinstance(sparsity, (list, tuple)):
+            sparsity = [validate_sparsity(s) for s in sparsity]
+        else:
+            sparsity = validate_sparsity(sparsity)
+        if not isinstance(self.sparsity, dict):
+            object.__setattr__(
+                self, "sparsity", {n: self.sparsity for n in self._sparse_registry.specs}
+            )
+        self.sparsity[name] = sparsity
+        values = masks_lib.random_mask(
+            spec.weight.shape, sparsity,
+            masks_lib.stable_seed(self.mask_seed, name), spec.gates,
+        )
+        spec.mask.assign(values)
+        init = self._sparse_registry.initializers.get(name)
+        if reinitialize and init is not None:
+            spec.weight.assign(init(spec.weight.shape, spec.weight.dtype))
+        spec.weight.assign(spec.weight * spec.mask)
+
+    def expected_active_count(self, name):
+        spec = self._sparse_registry.specs[name]
+        return masks_lib.expected_active_count(
+            spec.weight.shape, self.matrix_sparsity(name), spec.gates
+        )
+
+    # Saving: every variable by position, as `keras.layers.Layer` does (Dense
+    # and Embedding save only their kernel and bias), with the masks checked
+    # before anything is assigned.
+    def save_own_variables(self, store):
+        all_vars = self._trainable_variables + self._non_trainable_variables
+        for i, v in enumerate(all_vars):
+            store[f"{i}"] = v
+
+    def load_own_variables(self, store):
+        keras.layers.Layer._check_load_own_variables(self, store)
+        all_vars = self._trainable_variables + self._non_trainable_variables
+        values = {id(v): np.asarray(store[f"{i}"]) for i, v in enumerate(all_vars)}
+        for v in all_vars:
+            if values[id(v)].shape != tuple(v.shape):
+                raise ValueError(
+                    f"Layer '{self.name}': cannot load '{v.name}': the file "
+                    f"has shape {values[id(v)].shape}, the layer expects "
+                    f"{tuple(v.shape)}"
+                )
+        for spec in self._sparse_registry.specs.values():
+            self._check_mask(spec, values[id(spec.weight)], values[id(spec.mask)])
+        for v in all_vars:
+            v.assign(values[id(v)])
+
+    def _check_mask(self, spec, weight, mask):
+        where = f"Layer '{self.name}', mask '{spec.mask.name}'"
+        if not np.all((mask == 0) | (mask == 1)):
+            raise ValueError(f"{where}: a mask must hold only 0 and 1")
+        expected = self.expected_active_count(spec.name)
+        count = int(mask.sum())
+        if count != expected:
+            raise ValueError(
+                f"{where}: the mask has {count} active weights, but the "
+                f"layer's sparsity {self.matrix_sparsity(spec.name)} requires "
+                f"exactly {expected} for a weight of shape {weight.shape}"
+            )
+        outside = np.count_nonzero(weight[mask == 0])
+        if outside:
+            raise ValueError(
+                f"{where}: {outside} weights of '{spec.weight.name}' outside "
+                f"the mask are non-zero; weights outside the mask must be 0"
+            )
+
+    def _sparsity_config(self):
+        return {"sparsity": self.sparsity, "mask_seed": self.mask_seed}

@@ -1,0 +1,156 @@
+"""The sparsity report: active weights, parameters and FLOPs per token."""
+
+import dataclasses
+
+import numpy as np
+
+from keras_sparse_rnn.model_utils import sparse_weight_info
+
+# Training costs about three forward passes: the forward product, the gradient
+# with respect to the activations and the one with respect to the weights.
+TRAINING_FLOPS_FACTOR = 3
+
+
+@dataclasses.dataclass
+class SparsitySummary:
+    """What `sparsity_summary` returns.
+
+    Attributes:
+        matrices: one dict per sparse matrix: layer, name, shape, size,
+            active, density.
+        layers: one dict per layer with parameters: layer, dense_flops and
+            sparse_flops (forward FLOPs per token of its matrix products).
+        total_params: parameters that are trained (active sparse weights plus
+            every dense weight and bias).
+        dense_params: parameters of the same model with dense matrices.
+        forward_flops, dense_forward_flops: forward FLOPs per token.
+        training_flops, dense_training_flops: 3 x the forward FLOPs.
+    """
+
+    matrices: list
+    layers: list
+    total_params: int
+    dense_params: int
+    forward_flops: int
+    dense_forward_flops: int
+    training_flops: int
+    dense_training_flops: int
+
+    @property
+    def sparsity(self):
+        """Fraction of zeros over all sparse matrices."""
+        size = sum(m["size"] for m in self.matrices)
+        return 1.0 - sum(m["active"] for m in self.matrices) / size
+
+    def __str__(self):
+        rows = [("layer", "weight", "shape", "active", "density")]
+        for m in self.matrices:
+            rows.append((m["layer"], m["name"], "x".join(map(str, m["shape"])),
+                         f"{m['active']:,}", f"{m['density']:.4f}"))
+        lines = _table(rows)
+        lines.append("")
+        rows = [("layer", "fwd FLOPs/token dense", "fwd FLOPs/token sparse")]
+        for l in self.layers:
+            rows.append((l["layer"], f"{l['dense_flops']:,}",
+                         f"{l['sparse_flops']:,}"))
+        lines += _table(rows)
+        lines += [
+            "",
+            f"parameters: {self.total_params:,} trained of "
+            f"{self.dense_params:,} dense "
+            f"({self.total_params / self.dense_params:.3f}); "
+            f"sparsity of the sparse matrices {self.sparsity:.4f}",
+            f"forward FLOPs/token: {self.forward_flops:,} sparse, "
+            f"{self.dense_forward_flops:,} dense",
+            f"training FLOPs/token: {self.training_flops:,} sparse, "
+            f"{self.dense_training_flops:,} dense "
+            f"(theoretical; the masked-dense kernels run at dense speed)",
+        ]
+        return "\n".join(lines)
+
+
+def _table(rows):
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    out = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return out
+
+
+def _is_lookup_table(layer, variable):
+    import keras
+
+    return isinstance(layer, keras.layers.Embedding) and variable.path.endswith(
+        ("embeddings", "_embeddings"))
+
+
+def sparsity_summary(model, print_fn=print):
+    """Reports the sparse matrices of a model and its cost per token.
+
+    For each sparse matrix: its layer, name, shape, active count and density.
+    For each layer: forward FLOPs per token of its matrix products, dense and
+    sparse, counted as the sparse-training literature does (2 FLOPs per
+    active weight per token; an embedding row is read, not multiplied: 0;
+    element-wise gate work and bias additions are small and not counted).
+    Totals: parameters (biases and other dense weights included) and forward
+    and training (3 x forward) FLOPs per token. An RNN's matrices are used
+    once per token per micro-step, so per-token is per time step.
+
+    Args:
+        model: a built model with sparse layers.
+        print_fn: called with the table as a string; `None` prints nothing.
+
+    Returns:
+        A `SparsitySummary`.
+    """
+    specs = sparse_weight_info(model)
+    by_variable = {id(s.weight): s for s in specs}
+    mask_ids = {id(s.mask) for s in specs}
+    matrices = []
+    for s in specs:
+        active = int(np.asarray(s.mask.numpy()).sum())
+        size = int(np.prod(s.weight.shape))
+        matrices.append({
+            "layer": s.layer.path if hasattr(s.layer, "path") else s.layer.name,
+            "name": s.name,
+            "shape": tuple(int(d) for d in s.weight.shape),
+            "size": size,
+            "active": active,
+            "density": active / size,
+        })
+
+    layers = []
+    total = dense_total = flops = dense_flops = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        own = [v for v in layer._trainable_variables if id(v) not in mask_ids]
+        if not own:
+            continue
+        layer_dense = layer_sparse = 0
+        for v in own:
+            size = int(np.prod(v.shape))
+            spec = by_variable.get(id(v))
+            active = (int(np.asarray(spec.mask.numpy()).sum())
+                      if spec is not None else size)
+            total += active
+            dense_total += size
+            lookup = (spec.kind == "lookup") if spec is not None else (
+                _is_lookup_table(layer, v))
+            if len(v.shape) >= 2 and not lookup:
+                layer_dense += 2 * size
+                layer_sparse += 2 * active
+        layers.append({"layer": layer.path, "dense_flops": layer_dense,
+                       "sparse_flops": layer_sparse})
+        flops += layer_sparse
+        dense_flops += layer_dense
+    summary = SparsitySummary(
+        matrices=matrices,
+        layers=layers,
+        total_params=total,
+        dense_params=dense_total,
+        forward_flops=flops,
+        dense_forward_flops=dense_flops,
+        training_flops=TRAINING_FLOPS_FACTOR * flops,
+        dense_training_flops=TRAINING_FLOPS_FACTOR * dense_flops,
+    )
+    if print_fn is not None:
+        print_fn(str(summary))
+    return summary
