@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from keras_sparse_rnn.masks import active_count
+from keras_sparse_rnn.masks import active_count, block_grid
 from keras_sparse_rnn.model_utils import sparse_weight_info
 from keras_sparse_rnn.validation import validate_bool, validate_sparsity
 
@@ -79,7 +79,8 @@ def distribute_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
     """Re-draws the masks of a built model under one global sparsity.
 
     Its sparse matrices together then hold exactly
-    `round((1 - sparsity) * total)` active weights, spread as `method` says.
+    `round((1 - sparsity) * total)` active weights, spread as `method` says
+    (for block-sparse layers, `total` and the counts are in blocks).
     The sparse weights are re-initialized from their initializers and masked:
     call it after building the model and before training.
 
@@ -111,9 +112,11 @@ def distribute_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
     validate_bool(per_gate, "per_gate")
     specs = sparse_weight_info(model)
 
-    units = []  # (spec, gate index or None, shape of the matrix)
+    # Counts are in blocks for block-sparse matrices (in weights otherwise):
+    # a matrix is its grid of blocks.
+    units = []  # (spec, gate index or None, shape of the matrix's grid)
     for spec in specs:
-        shape = tuple(int(d) for d in spec.weight.shape)
+        shape = block_grid(spec.weight.shape, spec.block_shape)
         if per_gate and spec.gates > 1:
             gate_shape = shape[:-1] + (shape[-1] // spec.gates,)
             units += [(spec, g, gate_shape) for g in range(spec.gates)]

@@ -28,13 +28,58 @@ def gate_slices(shape, gates):
     return [slice(g * width, (g + 1) * width) for g in range(gates)]
 
 
-def expected_active_count(shape, sparsity, gates=1):
-    """Active count of a mask: one sparsity for the matrix or one per gate."""
-    size = int(np.prod(shape))
+def block_grid(shape, block_shape):
+    """Shape of the grid of blocks: `shape` divided by `block_shape`.
+
+    `block_shape` is in the weight's own axes: (4, 1) for TFLite's 1x4 blocks
+    of a Keras kernel of shape (input_dim, units). `None` means (1, 1).
+    """
+    shape = tuple(int(d) for d in shape)
+    if block_shape is None:
+        return shape
+    if len(block_shape) != len(shape) or any(
+            d % b for d, b in zip(shape, block_shape)):
+        raise ValueError(
+            f"A weight of shape {shape} cannot be cut into blocks of "
+            f"{tuple(block_shape)}: each dimension must be a multiple of the "
+            "block's"
+        )
+    return tuple(d // b for d, b in zip(shape, block_shape))
+
+
+def expand_blocks(grid_values, block_shape):
+    """Repeats each entry of a block grid over its block."""
+    if block_shape is None:
+        return grid_values
+    out = grid_values
+    for axis, b in enumerate(block_shape):
+        out = np.repeat(out, b, axis=axis)
+    return out
+
+
+def block_reduce(values, block_shape):
+    """Sums `values` (a NumPy array) over each block: the grid's view."""
+    if block_shape is None:
+        return values
+    grid = block_grid(values.shape, block_shape)
+    split = []
+    for g, b in zip(grid, block_shape):
+        split += [g, b]
+    return values.reshape(split).sum(axis=tuple(range(1, 2 * len(grid), 2)))
+
+
+def expected_active_count(shape, sparsity, gates=1, block_shape=None):
+    """Active count of a mask: one sparsity for the matrix or one per gate.
+
+    With blocks, the count of active blocks is exact, times the block size.
+    """
+    grid = block_grid(shape, block_shape)
+    block_size = int(np.prod(block_shape)) if block_shape else 1
+    size = int(np.prod(grid))
     if isinstance(sparsity, (list, tuple)):
         gate_size = size // gates
-        return sum(active_count(gate_size, s) for s in sparsity)
-    return active_count(size, sparsity)
+        return block_size * sum(active_count(gate_size, s) for s in sparsity)
+    return block_size * active_count(size, sparsity)
 
 
 def stable_seed(*parts):
@@ -52,7 +97,7 @@ def _draw(size, count, rng):
     return flat
 
 
-def random_mask(shape, sparsity, seed, gates=1):
+def random_mask(shape, sparsity, seed, gates=1, block_shape=None):
     """A float32 0/1 mask of `shape` with an exact number of ones.
 
     Args:
@@ -63,25 +108,28 @@ def random_mask(shape, sparsity, seed, gates=1):
             `round((1 - s_g) * block_size)` ones.
         seed: int; the same seed gives the same mask.
         gates: number of gate blocks along the last axis.
+        block_shape: if given, whole blocks of this shape (in the weight's
+            axes) are on or off, and the counts above are counts of blocks.
     """
-    shape = tuple(int(d) for d in shape)
+    grid = block_grid(shape, block_shape)
     rng = np.random.default_rng(seed)
     if not isinstance(sparsity, (list, tuple)):
-        size = int(np.prod(shape))
-        return _draw(size, active_count(size, sparsity), rng).reshape(shape)
+        size = int(np.prod(grid))
+        mask = _draw(size, active_count(size, sparsity), rng).reshape(grid)
+        return expand_blocks(mask, block_shape)
     if len(sparsity) != gates:
         raise ValueError(
             f"Expected one sparsity per gate ({gates}), got {len(sparsity)}: "
             f"{list(sparsity)}"
         )
-    mask = np.zeros(shape, dtype=np.float32)
-    for s, cols in zip(sparsity, gate_slices(shape, gates)):
-        block_shape = mask[..., cols].shape
-        size = int(np.prod(block_shape))
+    mask = np.zeros(grid, dtype=np.float32)
+    for s, cols in zip(sparsity, gate_slices(grid, gates)):
+        sub_shape = mask[..., cols].shape
+        size = int(np.prod(sub_shape))
         mask[..., cols] = _draw(size, active_count(size, s), rng).reshape(
-            block_shape
+            sub_shape
         )
-    return mask
+    return expand_blocks(mask, block_shape)
 
 
 class MaskConstraint(keras.constraints.Constraint):

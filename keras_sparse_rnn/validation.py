@@ -48,3 +48,17 @@ def validate_bool(value, name):
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be True or False, got {value!r}")
     return value
+
+
+def validate_block(value, name="block"):
+    """None, or a pair of positive ints (output, input) such as (1, 4)."""
+    if value is None:
+        return None
+    if (not isinstance(value, (list, tuple)) or len(value) != 2 or any(
+            isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1
+            for v in value)):
+        raise ValueError(
+            f"{name} must be None or a pair of positive ints (output, input) "
+            f"such as (1, 4), got {value!r}"
+        )
+    return (int(value[0]), int(value[1]))

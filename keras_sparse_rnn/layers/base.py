@@ -6,11 +6,16 @@ import keras
 import numpy as np
 
 from keras_sparse_rnn import masks as masks_lib
-from keras_sparse_rnn.validation import validate_seed, validate_sparsity
+from keras_sparse_rnn.validation import (
+    validate_block,
+    validate_seed,
+    validate_sparsity,
+)
 
 SparseWeight = collections.namedtuple(
     "SparseWeight",
-    ["layer", "name", "weight", "mask", "gates", "gate_names", "kind"],
+    ["layer", "name", "weight", "mask", "gates", "gate_names", "kind",
+     "block_shape"],
 )
 SparseWeight.__doc__ = """One sparse matrix of a layer.
 
@@ -22,6 +27,9 @@ Fields:
     gate_names: their names, e.g. ("i", "f", "c", "o"), or None.
     kind: "matmul" (used in a matrix product each token) or "lookup"
         (an embedding table: one row read per token, no FLOPs).
+    block_shape: None, or the shape (in the weight's axes) of the blocks
+        that are on or off together: (4, 1) for `block=(1, 4)` on a kernel of
+        shape (input_dim, units). Counts, pruning and growth are per block.
 """
 
 
@@ -48,7 +56,7 @@ class SparseLayerMixin:
     uses the weight as it is (no `weight * mask` per time step).
     """
 
-    def _init_sparsity(self, sparsity, mask_seed):
+    def _init_sparsity(self, sparsity, mask_seed, block=None):
         if isinstance(sparsity, dict):
             checked = {}
             for key, value in sparsity.items():
@@ -73,6 +81,7 @@ class SparseLayerMixin:
             # drawn seed goes into the config, so clones draw the same masks.
             mask_seed = int(np.random.randint(0, 2**31 - 1))
         self.mask_seed = mask_seed
+        self.block = validate_block(block)
         self._sparse_registry = _Registry()
 
     def matrix_sparsity(self, name):
@@ -112,9 +121,15 @@ class SparseLayerMixin:
                 f"Layer '{self.name}': sparsity[{name!r}] must be one float or "
                 f"a list of {gates} floats (one per gate), got {sparsity}"
             )
+        # `block` is (output, input) as TFLite names it; a Keras kernel is
+        # (input, output). An embedding table's rows are tokens: no blocks.
+        block_shape = None
+        if self.block is not None and kind == "matmul":
+            block_shape = (self.block[1], self.block[0])
+            masks_lib.block_grid(weight.shape, block_shape)
         values = masks_lib.random_mask(
             weight.shape, sparsity, masks_lib.stable_seed(self.mask_seed, name),
-            gates,
+            gates, block_shape,
         )
         mask = self.add_weight(
             name=f"{name}_mask",
@@ -126,7 +141,7 @@ class SparseLayerMixin:
         weight.assign(weight * mask)
         weight.constraint = masks_lib.MaskConstraint(mask, weight.constraint)
         self._sparse_registry.specs[name] = SparseWeight(
-            self, name, weight, mask, gates, gate_names, kind
+            self, name, weight, mask, gates, gate_names, kind, block_shape
         )
         self._sparse_registry.initializers[name] = initializer
 
@@ -159,6 +174,7 @@ class SparseLayerMixin:
         values = masks_lib.random_mask(
             spec.weight.shape, sparsity,
             masks_lib.stable_seed(self.mask_seed, name), spec.gates,
+            spec.block_shape,
         )
         spec.mask.assign(values)
         init = self._sparse_registry.initializers.get(name)
@@ -169,7 +185,8 @@ class SparseLayerMixin:
     def expected_active_count(self, name):
         spec = self._sparse_registry.specs[name]
         return masks_lib.expected_active_count(
-            spec.weight.shape, self.matrix_sparsity(name), spec.gates
+            spec.weight.shape, self.matrix_sparsity(name), spec.gates,
+            spec.block_shape,
         )
 
     # Saving: every variable by position, as `keras.layers.Layer` does (Dense
@@ -216,4 +233,5 @@ class SparseLayerMixin:
             )
 
     def _sparsity_config(self):
-        return {"sparsity": self.sparsity, "mask_seed": self.mask_seed}
+        return {"sparsity": self.sparsity, "mask_seed": self.mask_seed,
+                "block": list(self.block) if self.block else None}

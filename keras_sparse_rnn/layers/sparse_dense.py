@@ -20,6 +20,8 @@ class SparseDense(SparseLayerMixin, keras.layers.Dense):
             `{"kernel": s}`. Defaults to `0.5`.
         mask_seed: Integer seed of the initial mask; `None` draws one from
             NumPy's global generator and stores it in the config.
+        block: `None`, or `(1, 4)`: weights on or off in blocks of 4
+            consecutive inputs of one output (see `SparseLSTMCell`).
         activation, use_bias, kernel_initializer, bias_initializer,
         kernel_regularizer, bias_regularizer, activity_regularizer,
         kernel_constraint, bias_constraint: as in `keras.layers.Dense`.
@@ -36,7 +38,8 @@ class SparseDense(SparseLayerMixin, keras.layers.Dense):
     32
     """
 
-    def __init__(self, units, sparsity=0.5, mask_seed=None, **kwargs):
+    def __init__(self, units, sparsity=0.5, mask_seed=None, block=None,
+                 **kwargs):
         for arg in ("lora_rank", "quantization_config"):
             if kwargs.get(arg) is not None:
                 raise ValueError(
@@ -44,7 +47,7 @@ class SparseDense(SparseLayerMixin, keras.layers.Dense):
                     "leave it None"
                 )
         super().__init__(validate_units(units), **kwargs)
-        self._init_sparsity(sparsity, mask_seed)
+        self._init_sparsity(sparsity, mask_seed, block)
 
     def build(self, input_shape):
         super().build(input_shape)

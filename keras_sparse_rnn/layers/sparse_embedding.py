@@ -71,4 +71,5 @@ class SparseEmbedding(SparseLayerMixin, keras.layers.Embedding):
     def get_config(self):
         config = super().get_config()
         config.update(self._sparsity_config())
+        del config["block"]  # rows are looked up, never multiplied: no blocks
         return config

@@ -26,6 +26,7 @@ class SparseLSTM(keras.layers.LSTM):
         sparse_recurrent_kernel: Whether the recurrent kernel is sparse.
             Defaults to `True`.
         mask_seed: Integer seed of the initial masks (see `SparseLSTMCell`).
+        block: `None` or `(1, 4)`: block structure (see `SparseLSTMCell`).
         **kwargs: every other argument of `keras.layers.LSTM`.
 
     Call arguments:
@@ -52,6 +53,7 @@ class SparseLSTM(keras.layers.LSTM):
         sparse_kernel=True,
         sparse_recurrent_kernel=True,
         mask_seed=None,
+        block=None,
         activation="tanh",
         recurrent_activation="sigmoid",
         use_bias=True,
@@ -83,6 +85,7 @@ class SparseLSTM(keras.layers.LSTM):
             sparse_kernel=sparse_kernel,
             sparse_recurrent_kernel=sparse_recurrent_kernel,
             mask_seed=mask_seed,
+            block=block,
             activation=activation,
             recurrent_activation=recurrent_activation,
             use_bias=use_bias,
@@ -143,6 +146,10 @@ class SparseLSTM(keras.layers.LSTM):
     @property
     def mask_seed(self):
         return self.cell.mask_seed
+
+    @property
+    def block(self):
+        return self.cell.block
 
     @property
     def sparse_weights(self):

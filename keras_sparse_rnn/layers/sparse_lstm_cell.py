@@ -35,6 +35,10 @@ class SparseLSTMCell(SparseLayerMixin, keras.layers.LSTMCell):
             it and its own name, so the same seed gives the same masks.
             `None` draws one from NumPy's global generator (which
             `keras.utils.set_random_seed` seeds) and stores it in the config.
+        block: `None` (any weight can be on or off), or `(1, 4)`: weights are
+            on or off in blocks of 4 consecutive inputs of one output, the
+            structure LiteRT's `FULLY_CONNECTED` runs sparse without a
+            `DENSIFY` op. Counts, pruning and growth are then per block.
         activation, recurrent_activation, use_bias, kernel_initializer,
         recurrent_initializer, bias_initializer, unit_forget_bias,
         kernel_regularizer, recurrent_regularizer, bias_regularizer,
@@ -68,6 +72,7 @@ class SparseLSTMCell(SparseLayerMixin, keras.layers.LSTMCell):
         sparse_kernel=True,
         sparse_recurrent_kernel=True,
         mask_seed=None,
+        block=None,
         activation="tanh",
         recurrent_activation="sigmoid",
         use_bias=True,
@@ -113,7 +118,7 @@ class SparseLSTMCell(SparseLayerMixin, keras.layers.LSTMCell):
         self.sparse_recurrent_kernel = validate_bool(
             sparse_recurrent_kernel, "sparse_recurrent_kernel"
         )
-        self._init_sparsity(sparsity, mask_seed)
+        self._init_sparsity(sparsity, mask_seed, block)
 
     def build(self, input_shape):
         super().build(input_shape)
