@@ -138,6 +138,7 @@ class SparseLayerMixin:
             trainable=False,
             dtype=weight.dtype,
         )
+        setattr(self, f"{name}_mask", mask)
         weight.assign(weight * mask)
         weight.constraint = masks_lib.MaskConstraint(mask, weight.constraint)
         self._sparse_registry.specs[name] = SparseWeight(

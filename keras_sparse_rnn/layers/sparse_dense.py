@@ -52,7 +52,6 @@ class SparseDense(SparseLayerMixin, keras.layers.Dense):
     def build(self, input_shape):
         super().build(input_shape)
         self._add_mask("kernel", initializer=self.kernel_initializer)
-        self.kernel_mask = self._sparse_registry.specs["kernel"].mask
         self._check_sparsity_keys()
 
     def quantize(self, mode=None, **kwargs):

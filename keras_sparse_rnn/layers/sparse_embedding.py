@@ -59,7 +59,6 @@ class SparseEmbedding(SparseLayerMixin, keras.layers.Embedding):
         super().build(input_shape)
         self._add_mask("embeddings", kind="lookup",
                        initializer=self.embeddings_initializer)
-        self.embeddings_mask = self._sparse_registry.specs["embeddings"].mask
         self._check_sparsity_keys()
 
     def quantize(self, mode=None, **kwargs):

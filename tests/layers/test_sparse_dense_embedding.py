@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+import keras
+
+from keras_sparse_rnn import SparseDense, SparseEmbedding
+
+
+def test_sparse_dense_matches_masked_matmul():
+    layer = SparseDense(5, sparsity=0.6, mask_seed=2, bias_initializer="ones",
+                        activation="relu")
+    x = np.random.default_rng(0).normal(size=(3, 10)).astype("float32")
+    y = layer(x).numpy()
+    assert int(layer.kernel_mask.numpy().sum()) == 20
+    np.testing.assert_allclose(y, np.maximum(x @ layer.kernel.numpy() + 1, 0), atol=1e-6)
+    assert layer.kernel_mask.trainable is False
+
+
+def test_sparse_dense_zero_sparsity_equals_dense():
+    dense = keras.layers.Dense(4)
+    sparse = SparseDense(4, sparsity=0.0)
+    x = np.ones((2, 3), "float32")
+    dense.build(x.shape)
+    sparse.build(x.shape)
+    sparse.kernel.assign(dense.kernel)
+    np.testing.assert_allclose(dense(x), sparse(x))
+
+
+def test_sparse_embedding_lookup_and_mask():
+    layer = SparseEmbedding(10, 4, sparsity=0.75, mask_seed=0, mask_zero=True)
+    ids = np.array([[1, 2, 0]])
+    out = layer(ids).numpy()
+    table = layer.embeddings.numpy()
+    np.testing.assert_array_equal(out[0], table[[1, 2, 0]])
+    assert np.count_nonzero(table) == 10
+    assert layer.compute_mask(ids).numpy().tolist() == [[True, True, False]]
+    assert "block" not in layer.get_config()
+
+
+def test_sparse_embedding_initial_weights_are_masked():
+    weights = np.ones((6, 2), "float32")
+    layer = SparseEmbedding(6, 2, sparsity=0.5, mask_seed=1, weights=weights)
+    np.testing.assert_array_equal(layer.embeddings.numpy(), layer.embeddings_mask.numpy())
+
+
+@pytest.mark.parametrize("cls,args", [(SparseDense, (4,)), (SparseEmbedding, (5, 4))])
+def test_unsupported_keras_features(cls, args):
+    with pytest.raises(ValueError, match="does not support lora_rank"):
+        cls(*args, lora_rank=2)
+    layer = cls(*args)
+    layer.build((None, 3) if cls is SparseDense else None)
+    with pytest.raises(ValueError, match="cannot be quantized by Keras"):
+        layer.quantize("int8")
+
+
+def test_bad_units():
+    with pytest.raises(ValueError, match="units must be a positive int, got -1"):
+        SparseDense(-1)
+    with pytest.raises(ValueError, match="sparsity must be in"):
+        SparseEmbedding(5, 2, sparsity=1)

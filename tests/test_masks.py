@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+
+from keras_sparse_rnn import masks
+
+
+@pytest.mark.parametrize("shape,sparsity", [((7, 13), 0.3), ((100,), 0.99), ((4, 4), 0.0)])
+def test_random_mask_exact_count(shape, sparsity):
+    m = masks.random_mask(shape, sparsity, seed=1)
+    assert m.shape == shape and m.dtype == np.float32
+    assert int(m.sum()) == round((1 - sparsity) * np.prod(shape))
+    np.testing.assert_array_equal(m, masks.random_mask(shape, sparsity, seed=1))
+
+
+def test_per_gate_counts():
+    m = masks.random_mask((5, 12), [0.2, 0.4, 0.6, 0.8], seed=0, gates=4)
+    assert [int(m[:, g * 3:(g + 1) * 3].sum()) for g in range(4)] == [12, 9, 6, 3]
+
+
+def test_blocks():
+    m = masks.random_mask((8, 6), 0.5, seed=0, block_shape=(4, 1))
+    grid = masks.block_reduce(m, (4, 1))
+    assert set(np.unique(grid)) <= {0.0, 4.0}
+    assert int(m.sum()) == 4 * 6 == masks.expected_active_count((8, 6), 0.5, 1, (4, 1))
+    np.testing.assert_array_equal(masks.expand_blocks(grid / 4, (4, 1)), m)
+
+
+def test_stable_seed_is_fixed():
+    # crc32 of "3/kernel": the same in every process (unlike Python's hash).
+    assert masks.stable_seed(3, "kernel") == 998635914
+    assert masks.stable_seed(3, "kernel") != masks.stable_seed(3, "recurrent_kernel")
+
+
+def test_gate_and_block_errors():
+    with pytest.raises(ValueError, match="cannot be split into 4 gates"):
+        masks.gate_slices((3, 10), 4)
+    with pytest.raises(ValueError, match="cannot be cut into blocks"):
+        masks.block_grid((6, 4), (4, 1))
+    with pytest.raises(ValueError, match="one sparsity per gate"):
+        masks.random_mask((2, 8), [0.5, 0.5], seed=0, gates=4)
