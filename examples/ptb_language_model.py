@@ -1,0 +1,315 @@
+"""Train a sparse recurrent language model on the Penn Treebank and export it.
+
+Zaremba et al. (2014)'s word-level setting: SGD with gradient-norm clipping,
+a learning rate that decays each epoch after a few, states carried across
+batches (stateful RNN over contiguous streams), perplexity = exp(loss).
+Sparse from scratch: the embedding, the recurrent layers and the softmax are
+sparse layers; `--method` picks how their connectivity evolves.
+
+    python examples/ptb_language_model.py --size small --sparsity 0.67 \
+        --method set --epochs 13 --out-dir runs/ptb_set
+
+Writes to `--out-dir`: `model.keras`, `history.json` (per-epoch losses,
+perplexities and topology-update logs), `summary.txt` and `summary.json`
+(the sparsity report), and `model.tflite` unless `--no-export`.
+Data: `--data-dir`, else `$KERAS_SPARSE_RNN_DATA/ptb`, else the Keras cache
+(downloaded with a sha256 check when online).
+"""
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import pathlib
+import sys
+import time
+
+# Zaremba's settings. `tiny` is for smoke tests only.
+SIZES = {
+    "tiny": dict(units=32, layers=2, bptt=10, batch=20, dropout=0.0, init=0.1,
+                 lr=1.0, decay=0.5, decay_after=4, epochs=1, clip=5.0),
+    "small": dict(units=200, layers=2, bptt=20, batch=20, dropout=0.0, init=0.1,
+                  lr=1.0, decay=0.5, decay_after=4, epochs=13, clip=5.0),
+    "medium": dict(units=650, layers=2, bptt=35, batch=20, dropout=0.5, init=0.05,
+                   lr=1.0, decay=0.8, decay_after=6, epochs=39, clip=5.0),
+    "large": dict(units=1500, layers=2, bptt=35, batch=20, dropout=0.65, init=0.04,
+                  lr=1.0, decay=1 / 1.15, decay_after=14, epochs=55, clip=10.0),
+}
+RHN_SIZE = dict(units=830, depth=10, layers=1)  # Zilly et al.'s PTB setting
+METHODS = ("dense", "static", "set", "rigl", "snfs", "gradual")
+CELLS = ("lstm", "rhn", "gru")
+
+
+class UsageError(Exception):
+    """A user error: printed without a traceback, exit code 2."""
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--cell", choices=CELLS, default="lstm")
+    p.add_argument("--size", choices=sorted(SIZES), default="small")
+    p.add_argument("--sparsity", type=float, default=0.67,
+                   help="global fraction of zeros of the sparse matrices, in [0, 1)")
+    p.add_argument("--distribution", choices=("erdos_renyi", "uniform"),
+                   default="erdos_renyi")
+    p.add_argument("--method", choices=METHODS, default="set")
+    p.add_argument("--optimizer", choices=("sgd", "sntasgd"), default="sgd")
+    p.add_argument("--drop-fraction", type=float, default=0.3,
+                   help="initial fraction of active weights replaced per update")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="default: the size's number of epochs")
+    p.add_argument("--steps-per-epoch", type=int, default=None,
+                   help="use only the first N batches of each training epoch "
+                        "(a fixed slice of the data, for short runs)")
+    p.add_argument("--time-budget", type=float, default=None,
+                   help="stop training after this many minutes")
+    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--jit-compile", choices=("auto", "true", "false"), default="false",
+                   help="XLA for the train step (on CPU it measured slower)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=None, help="folder with ptb.*.txt")
+    p.add_argument("--out-dir", default="runs/ptb")
+    p.add_argument("--no-export", action="store_true", help="skip the .tflite export")
+    p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
+    args = p.parse_args(argv)
+    if not 0.0 <= args.sparsity < 1.0:
+        raise UsageError(f"--sparsity must be in [0, 1), got {args.sparsity}")
+    if args.method == "dense" and args.sparsity != 0.0:
+        args.sparsity = 0.0  # dense means no zeros; say so in the outputs
+    if args.method != "dense" and args.sparsity == 0.0:
+        raise UsageError(f"--method {args.method} needs --sparsity > 0")
+    if not 0.0 < args.drop_fraction < 1.0:
+        raise UsageError(f"--drop-fraction must be in (0, 1), got {args.drop_fraction}")
+    for name in ("epochs", "steps_per_epoch"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.time_budget is not None and args.time_budget <= 0:
+        raise UsageError(f"--time-budget must be > 0 minutes, got {args.time_budget}")
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise UsageError(f"--data-dir {args.data_dir!r} is not a folder")
+    return args
+
+
+def build_model(args, config, vocab_size):
+    import keras
+    import keras_sparse_rnn as ksr
+
+    sparse = args.sparsity  # the per-matrix value is re-set by distribute_sparsity
+    init = keras.initializers.RandomUniform(-config["init"], config["init"], seed=args.seed)
+    inputs = keras.Input((config["bptt"],), batch_size=config["batch"], dtype="int32")
+    x = ksr.SparseEmbedding(vocab_size, config["units"], sparsity=sparse,
+                            embeddings_initializer=init, mask_seed=args.seed,
+                            name="embedding")(inputs)
+    for i in range(config["layers"]):
+        if config["dropout"]:
+            x = keras.layers.Dropout(config["dropout"], seed=args.seed + i)(x)
+        common = dict(sparsity=sparse, mask_seed=args.seed + 1 + i,
+                      kernel_initializer=init, recurrent_initializer=init,
+                      return_sequences=True, stateful=True, name=f"{args.cell}_{i}")
+        if args.cell == "lstm":
+            layer = ksr.SparseLSTM(config["units"], unit_forget_bias=False, **common)
+        elif args.cell == "gru":
+            layer = ksr.SparseGRU(config["units"], **common)
+        else:
+            layer = ksr.SparseRHN(config["units"], depth=config["depth"], **common)
+        x = layer(x)
+    if config["dropout"]:
+        x = keras.layers.Dropout(config["dropout"], seed=args.seed + 99)(x)
+    logits = ksr.SparseDense(vocab_size, sparsity=sparse, kernel_initializer=init,
+                             mask_seed=args.seed + 50, name="softmax")(x)
+    model = keras.Model(inputs, logits, name=f"ptb_{args.cell}_{args.size}")
+    if args.method != "dense":
+        ksr.distribute_sparsity(model, args.sparsity, args.distribution)
+    return model
+
+
+class ZarembaSchedule:
+    """lr_e = lr * decay ** max(0, e - decay_after): as a Keras callback."""
+
+    def __new__(cls, lr, decay, decay_after):
+        import keras
+
+        class _Schedule(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                value = lr * decay ** max(0, epoch + 1 - decay_after)
+                self.model.optimizer.learning_rate.assign(value)
+
+            def on_epoch_end(self, epoch, logs=None):
+                if logs is not None:
+                    logs["learning_rate"] = float(
+                        self.model.optimizer.learning_rate.numpy())
+
+        return _Schedule()
+
+
+def make_callbacks(args, config, steps_per_epoch, epochs, grow_data):
+    import keras
+    import keras_sparse_rnn as ksr
+
+    class ResetStates(keras.callbacks.Callback):
+        """Each epoch and each evaluation starts from zero states."""
+
+        def _reset(self):
+            for layer in self.model.layers:
+                if getattr(layer, "stateful", False):
+                    layer.reset_state()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._reset()
+
+        def on_test_begin(self, logs=None):
+            self._reset()
+
+        def on_test_end(self, logs=None):
+            self._reset()
+
+    class TimeBudget(keras.callbacks.Callback):
+        def __init__(self, minutes):
+            super().__init__()
+            self.deadline = time.monotonic() + 60 * minutes
+
+        def on_train_batch_end(self, batch, logs=None):
+            if time.monotonic() > self.deadline:
+                self.model.stop_training = True
+
+    callbacks = [ResetStates(), ZarembaSchedule(
+        args.learning_rate or config["lr"], config["decay"], config["decay_after"])]
+    if args.method in ("set", "rigl", "snfs"):
+        prune, grow = {"set": ("set", "random"), "rigl": ("magnitude", "gradient"),
+                       "snfs": ("magnitude", "momentum")}[args.method]
+        callbacks.append(ksr.DynamicSparsity(
+            drop_fraction=args.drop_fraction, schedule="cosine", prune=prune,
+            grow=grow, update_every_epochs=1, stop=0.75 if epochs > 1 else None,
+            grow_data=grow_data if grow != "random" else None, seed=args.seed,
+            verbose=1 if args.verbose else 0))
+    elif args.method == "gradual":
+        total = steps_per_epoch * epochs
+        callbacks.append(ksr.GradualPruning(
+            final_sparsity=args.sparsity, initial_sparsity=0.0, begin_step=0,
+            end_step=max(1, int(0.75 * total)), frequency=max(1, total // 100)))
+    if args.optimizer == "sntasgd":
+        callbacks.append(ksr.optimizers.SNTASGDTrigger(monitor="val_loss", nonmono=5))
+    if args.time_budget:
+        callbacks.append(TimeBudget(args.time_budget))
+    return callbacks
+
+
+@dataclasses.dataclass
+class RunResult:
+    history: dict
+    valid_perplexity: float
+    test_perplexity: float
+    wall_seconds: float
+    train_steps: int
+
+
+def train(args):
+    import keras
+    import numpy as np
+    import keras_sparse_rnn as ksr
+    from keras_sparse_rnn.datasets import batchify, num_batches, ptb
+
+    keras.utils.set_random_seed(args.seed)
+    config = dict(SIZES[args.size])
+    if args.cell == "rhn":
+        config.update(RHN_SIZE if args.size != "tiny" else dict(depth=2, layers=1))
+    epochs = args.epochs or config["epochs"]
+    try:
+        train_ids, valid_ids, test_ids, vocab = ptb.load_data(args.data_dir)
+    except FileNotFoundError as e:
+        raise UsageError(str(e)) from None
+
+    def data(ids, limit=None):
+        ds = batchify(ids, config["batch"], config["bptt"])
+        n = num_batches(len(ids), config["batch"], config["bptt"])
+        if limit is not None and limit < n:
+            ds, n = ds.take(limit), limit
+        return ds.prefetch(2), n
+
+    train_ds, steps_per_epoch = data(train_ids, args.steps_per_epoch)
+    valid_ds, _ = data(valid_ids)
+    test_ds, _ = data(test_ids)
+    model = build_model(args, config, len(vocab))
+    lr = args.learning_rate or config["lr"]
+    if args.optimizer == "sntasgd":
+        optimizer = ksr.optimizers.SNTASGD(learning_rate=lr, global_clipnorm=config["clip"])
+    else:
+        optimizer = keras.optimizers.SGD(learning_rate=lr, global_clipnorm=config["clip"])
+    jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    model.compile(optimizer,
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=jit)
+    grow_data = next(iter(train_ds))
+    callbacks = make_callbacks(args, config, steps_per_epoch, epochs, grow_data)
+    start = time.monotonic()
+    history = model.fit(train_ds, validation_data=valid_ds, epochs=epochs,
+                        callbacks=callbacks, verbose=args.verbose)
+    wall = time.monotonic() - start
+    if args.optimizer == "sntasgd":
+        optimizer.finalize_variable_values(model.trainable_variables)
+    for layer in model.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_state()
+    test_loss = model.evaluate(test_ds, verbose=0)
+    for layer in model.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_state()
+    valid_loss = model.evaluate(valid_ds, verbose=0)
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    hist["val_perplexity"] = [math.exp(v) for v in hist.get("val_loss", [])]
+    hist["perplexity"] = [math.exp(v) for v in hist.get("loss", [])]
+    steps = int(optimizer.iterations.numpy())
+    return model, vocab, RunResult(hist, math.exp(valid_loss), math.exp(test_loss),
+                                   wall, steps)
+
+
+def main(argv=None):
+    try:
+        args = parse_args(argv)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        model, vocab, result = train(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    import keras_sparse_rnn as ksr
+
+    out = pathlib.Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = ksr.sparsity_summary(model)
+    (out / "summary.txt").write_text(str(summary) + "\n")
+    (out / "summary.json").write_text(json.dumps(dataclasses.asdict(summary), indent=1))
+    model.save(out / "model.keras")
+    record = {
+        "args": vars(args),
+        "history": result.history,
+        "valid_perplexity": result.valid_perplexity,
+        "test_perplexity": result.test_perplexity,
+        "wall_seconds": result.wall_seconds,
+        "train_steps": result.train_steps,
+        "active_params": summary.total_params,
+        "dense_params": summary.dense_params,
+        "forward_flops_per_token": summary.forward_flops,
+        "training_flops_per_token": summary.training_flops,
+    }
+    print(f"validation perplexity {result.valid_perplexity:.2f}, "
+          f"test perplexity {result.test_perplexity:.2f} "
+          f"({result.train_steps} steps, {result.wall_seconds:.0f} s)")
+    if not args.no_export:
+        report = ksr.export_tflite(model, out / "model.tflite",
+                                   sequence_length=SIZES[args.size]["bptt"],
+                                   batch_size=1)
+        print(report)
+        record["tflite"] = report.to_dict() if hasattr(report, "to_dict") else str(report)
+    (out / "history.json").write_text(json.dumps(record, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
