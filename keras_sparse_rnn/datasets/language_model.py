@@ -12,8 +12,9 @@ line, already tokenized with spaces:
 
 Tokenization is that of Zaremba et al. (2014) and of the PyTorch
 `word_language_model` example: every line becomes `line.split() + ["<eos>"]`.
-The splitting is done by `tensorflow_text.WhitespaceTokenizer` (the same result
-as Python's `str.split()` on these corpora). The vocabulary is built from the
+The splitting is done by `tensorflow_text.WhitespaceTokenizer` (after mapping
+the non-ASCII whitespace it mishandles to spaces, see `_text.py`, so the tokens
+are exactly those of Python's `str.split()`). The vocabulary is built from the
 training split only and sorted by descending count, ties by word (as
 TensorFlow's old `models/rnn/ptb/reader.py`), so ids are reproducible.
 
@@ -35,6 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_sparse_rnn.datasets import _resolve
+from keras_sparse_rnn.datasets import _text
 from keras_sparse_rnn.datasets import _validation as v
 
 _SPLITS = ("train", "valid", "test")
@@ -108,18 +110,10 @@ def read_lines(filename):
     return lines
 
 
-def _tf_text():
-    import tensorflow_text
-
-    return tensorflow_text
-
-
 def _tokenize_file(filename, eos_token, skip_empty_lines):
     """Flat `tf.string` tensor of the tokens of a file, `<eos>` after lines."""
     lines = read_lines(filename)
-    tokens = _tf_text().WhitespaceTokenizer().tokenize(
-        tf.constant(lines, dtype=tf.string)
-    )
+    tokens = _text.whitespace_tokenize(tf.constant(lines, dtype=tf.string))
     if skip_empty_lines and lines:
         tokens = tf.ragged.boolean_mask(tokens, tokens.row_lengths() > 0)
     if int(tf.size(tokens.flat_values)) == 0:

@@ -30,7 +30,18 @@ def data_root():
 
 @pytest.fixture(autouse=True)
 def _isolated_keras_cache(tmp_path, monkeypatch):
-    """Point the Keras cache at an empty temporary folder for every test."""
+    """An empty Keras cache for every test, and no network.
+
+    `keras.utils.get_file` downloads with `urlretrieve`; it is replaced so
+    that a test can never download (tests of the download path replace it
+    again, or replace `get_file`).
+    """
+    from keras.src.utils import file_utils
+
+    def no_network(url, *args, **kwargs):
+        raise OSError(f"network access is disabled in the tests (tried {url})")
+
+    monkeypatch.setattr(file_utils, "urlretrieve", no_network)
     home = tmp_path / "keras_home"
     home.mkdir()
     monkeypatch.setenv("KERAS_HOME", str(home))
