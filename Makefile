@@ -20,7 +20,7 @@ $(VENV)/.installed: setup.py constraints.txt | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.installed-test: setup.py constraints.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q -c constraints.txt -e ".[test,baselines]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[test,baselines,bench]"
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed

@@ -20,6 +20,7 @@ setup(
     extras_require={
         "test": ["pytest", "ai-edge-litert"],
         "baselines": ["tensorflow-model-optimization==0.8.*", "tf-keras==2.21.*"],
+        "bench": ["matplotlib"],
     },
     license="Apache-2.0",
 )
