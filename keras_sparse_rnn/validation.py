@@ -6,6 +6,7 @@ allowed; nothing is clipped.
 
 import math
 import numbers
+import os
 
 
 def validate_sparsity(value, name="sparsity"):
@@ -34,9 +35,7 @@ def validate_seed(value, name="mask_seed"):
 
 
 def validate_units(value, name="units"):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
+    return check_int(name, value, minimum=1)
 
 
 def validate_rate(value, name):
@@ -45,9 +44,7 @@ def validate_rate(value, name):
 
 
 def validate_bool(value, name):
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
+    return check_bool(name, value)
 
 
 def validate_block(value, name="block"):
@@ -62,3 +59,113 @@ def validate_block(value, name="block"):
             f"such as (1, 4), got {value!r}"
         )
     return (int(value[0]), int(value[1]))
+
+
+def check_int(name, value, minimum=None, maximum=None, allow_none=False):
+    """Return `value` as a Python int, or raise a `ValueError`.
+
+    Booleans and non-integral numbers (`2.0`, `"3"`) are refused: nothing is
+    silently converted.
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(
+            f"{name} must be {_int_description(minimum, maximum, allow_none)}, "
+            f"got {value!r} of type {type(value).__name__}"
+        )
+    value = int(value)
+    if (minimum is not None and value < minimum) or (
+        maximum is not None and value > maximum
+    ):
+        raise ValueError(
+            f"{name} must be {_int_description(minimum, maximum, allow_none)}, "
+            f"got {value}"
+        )
+    return value
+
+
+def _int_description(minimum, maximum, allow_none):
+    if minimum == 1 and maximum is None:
+        text = "a positive int"
+    elif minimum == 0 and maximum is None:
+        text = "a non-negative int"
+    elif minimum is not None and maximum is not None:
+        text = f"an int in [{minimum}, {maximum}]"
+    elif minimum is not None:
+        text = f"an int >= {minimum}"
+    elif maximum is not None:
+        text = f"an int <= {maximum}"
+    else:
+        text = "an int"
+    return text + (" or None" if allow_none else "")
+
+
+def check_fraction(name, value):
+    """Check a float in [0, 1) (e.g. a validation split)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"{name} must be a float in [0, 1), got {value!r} of type "
+            f"{type(value).__name__}"
+        )
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a float in [0, 1), got {value}")
+    return value
+
+
+def check_choice(name, value, choices):
+    """Check that `value` is one of `choices`."""
+    if not isinstance(value, str) or value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    return value
+
+
+def check_bool(name, value):
+    """Check a real `bool` (not 0/1, not a string)."""
+    if not isinstance(value, bool):
+        raise ValueError(
+            f"{name} must be True or False, got {value!r} of type "
+            f"{type(value).__name__}"
+        )
+    return value
+
+
+def check_str(name, value, allow_none=False):
+    """Check a non-empty string."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str) or not value:
+        allowed = "a non-empty str" + (" or None" if allow_none else "")
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return value
+
+
+def check_path(name, value, allow_none=False):
+    """Check a `str`/`os.PathLike` and return it as an expanded `str`.
+
+    Existence is not checked here (callers raise `FileNotFoundError`).
+    """
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or (
+        isinstance(value, str) and not value
+    ):
+        allowed = "a non-empty str or os.PathLike" + (
+            " or None" if allow_none else ""
+        )
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return os.path.expanduser(os.fspath(value))
+
+
+def check_existing_file(name, value):
+    """Check a path argument that must name an existing file."""
+    value = check_path(name, value)
+    if not os.path.isfile(value):
+        if os.path.isdir(value):
+            raise FileNotFoundError(
+                f"{name} must be a file, got the folder {value!r}"
+            )
+        raise FileNotFoundError(f"{name}: no such file {value!r}")
+    return value

@@ -138,7 +138,7 @@ def find_folder(name, path, check, what, use_cache=True):
     Raises:
         FileNotFoundError: `path` was given and does not hold the files.
     """
-    from keras_sparse_rnn.datasets._validation import check_path
+    from keras_sparse_rnn.validation import check_path
 
     if path is not None:
         path = check_path("path", path)

@@ -37,7 +37,7 @@ import tensorflow as tf
 
 from keras_sparse_rnn.datasets import _resolve
 from keras_sparse_rnn.datasets import _text
-from keras_sparse_rnn.datasets import _validation as v
+from keras_sparse_rnn import validation as v
 
 _SPLITS = ("train", "valid", "test")
 _SPLIT_ALIASES = {"train": ("train",), "valid": ("valid", "dev"), "test": ("test",)}

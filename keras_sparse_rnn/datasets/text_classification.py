@@ -38,7 +38,7 @@ import tensorflow as tf
 
 from keras_sparse_rnn.datasets import _resolve
 from keras_sparse_rnn.datasets import _text
-from keras_sparse_rnn.datasets import _validation as v
+from keras_sparse_rnn import validation as v
 
 PAD_TOKEN = ""
 OOV_TOKEN = "[UNK]"
