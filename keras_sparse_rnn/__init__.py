@@ -4,8 +4,12 @@ from keras_sparse_rnn.distribution import distribute_sparsity
 from keras_sparse_rnn.layers import (
     SparseDense,
     SparseEmbedding,
+    SparseGRU,
+    SparseGRUCell,
     SparseLSTM,
     SparseLSTMCell,
+    SparseRHN,
+    SparseRHNCell,
     SparseWeight,
 )
 from keras_sparse_rnn.model_utils import sparse_weight_info, sparse_weights

@@ -134,7 +134,10 @@ def sparsity_summary(model, print_fn=print):
             dense_total += size
             lookup = (spec.kind == "lookup") if spec is not None else (
                 _is_lookup_table(layer, v))
-            if len(v.shape) >= 2 and not lookup:
+            # A bias is added, not multiplied, even when 2-D (GRU with
+            # reset_after, one row per RHN micro-layer).
+            is_bias = v.name.startswith("bias")
+            if len(v.shape) >= 2 and not lookup and not is_bias:
                 layer_dense += 2 * size
                 layer_sparse += 2 * active
         layers.append({"layer": layer.path, "dense_flops": layer_dense,

@@ -3,3 +3,7 @@ from keras_sparse_rnn.layers.sparse_dense import SparseDense
 from keras_sparse_rnn.layers.sparse_embedding import SparseEmbedding
 from keras_sparse_rnn.layers.sparse_lstm import SparseLSTM
 from keras_sparse_rnn.layers.sparse_lstm_cell import SparseLSTMCell
+from keras_sparse_rnn.layers.sparse_gru import SparseGRU
+from keras_sparse_rnn.layers.sparse_gru_cell import SparseGRUCell
+from keras_sparse_rnn.layers.sparse_rhn import SparseRHN
+from keras_sparse_rnn.layers.sparse_rhn_cell import SparseRHNCell

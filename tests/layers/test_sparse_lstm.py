@@ -120,18 +120,22 @@ class TestEquivalenceWithKeras:
 
     def test_masking_and_initial_state(self):
         x = np.random.default_rng(2).normal(size=(2, 5, 3)).astype("float32")
-        x[0, 3:] = 0.0
-        inputs = keras.Input((5, 3))
-        h0 = keras.Input((4,))
-        c0 = keras.Input((4,))
-        masked = keras.layers.Masking()(inputs)
+        mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=bool)
+        s = [np.random.default_rng(3).normal(size=(2, 4)).astype("float32")] * 2
         dense = keras.layers.LSTM(4, return_sequences=True)
         sparse = SparseLSTM(4, sparsity=0.0, return_sequences=True)
-        m_dense = keras.Model([inputs, h0, c0], dense(masked, initial_state=[h0, c0]))
-        m_sparse = keras.Model([inputs, h0, c0], sparse(masked, initial_state=[h0, c0]))
+        dense.build(x.shape)
+        sparse.build(x.shape)
         _copy_dense_weights(dense, sparse)
-        s = np.random.default_rng(3).normal(size=(2, 4)).astype("float32")
-        np.testing.assert_allclose(m_dense([x, s, s]), m_sparse([x, s, s]), atol=1e-6)
+        # Keras fills `mask` in only when the inputs are the sole tensor
+        # argument, so pass it explicitly beside the initial state.
+        out_dense = dense(x, mask=mask, initial_state=s)
+        out_sparse = sparse(x, mask=mask, initial_state=s)
+        np.testing.assert_allclose(out_dense, out_sparse, atol=1e-6)
+        # The mask took effect: masked steps repeat the last output.
+        np.testing.assert_allclose(out_sparse[0, 3], out_sparse[0, 2])
+        unmasked = sparse(x, initial_state=s)
+        assert not np.allclose(unmasked[0, 3], out_sparse[0, 3])
 
     def test_stateful(self):
         x = np.random.default_rng(4).normal(size=(2, 3, 3)).astype("float32")
