@@ -1,5 +1,6 @@
 """Sparse-from-scratch training of recurrent networks for Keras 3."""
 
+from keras_sparse_rnn import optimizers
 from keras_sparse_rnn.distribution import distribute_sparsity
 from keras_sparse_rnn.layers import (
     SparseDense,
@@ -13,6 +14,7 @@ from keras_sparse_rnn.layers import (
     SparseWeight,
 )
 from keras_sparse_rnn.model_utils import sparse_weight_info, sparse_weights
+from keras_sparse_rnn.pruning import GradualPruning, polynomial_decay_sparsity
 from keras_sparse_rnn.summary import sparsity_summary
 
 __version__ = "0.1.0"

@@ -1,0 +1,365 @@
+"""Gradual magnitude pruning (Zhu & Gupta 2017): the dense-to-sparse baseline.
+
+`GradualPruning` is a callback that prunes the sparse layers of this package
+(`SparseLSTM`, `SparseLSTMCell`, `SparseDense`, `SparseEmbedding`, ...) on the
+schedule of tfmot's `PolynomialDecay`: the same sparsity at the same steps,
+with the same rounding of the number of weights kept. It is the baseline a
+sparse-from-scratch run (static masks, or `DynamicSparsity`) is compared to:
+it starts dense (build the layers with `sparsity=0.0`) and ends at
+`final_sparsity`, so it pays dense training costs for most of the run.
+
+tfmot itself works only with `tf_keras` (Keras 2) and must not be imported
+here: importing it switches `tf.keras` to `tf_keras` for the whole process.
+The schedule below repeats its arithmetic op for op instead.
+"""
+
+import numbers
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_sparse_rnn import masks as masks_lib
+from keras_sparse_rnn.model_utils import sparse_weight_info
+from keras_sparse_rnn.validation import validate_sparsity
+
+
+def _validate_int(value, name, minimum):
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            or value < minimum):
+        raise ValueError(
+            f"{name} must be an int >= {minimum}, got {value!r}"
+        )
+    return int(value)
+
+
+def _validate_schedule(final_sparsity, initial_sparsity, begin_step,
+                       end_step, power):
+    final_sparsity = validate_sparsity(final_sparsity, "final_sparsity")
+    initial_sparsity = validate_sparsity(initial_sparsity, "initial_sparsity")
+    if final_sparsity < initial_sparsity:
+        raise ValueError(
+            "final_sparsity must be >= initial_sparsity (pruning never "
+            f"regrows weights), got final_sparsity={final_sparsity} and "
+            f"initial_sparsity={initial_sparsity}"
+        )
+    begin_step = _validate_int(begin_step, "begin_step", 0)
+    if end_step is not None:
+        end_step = _validate_int(end_step, "end_step", 0)
+        if end_step <= begin_step:
+            raise ValueError(
+                f"end_step must be > begin_step ({begin_step}), got {end_step}"
+            )
+    if (isinstance(power, bool) or not isinstance(power, numbers.Real)
+            or not np.isfinite(power) or power <= 0):
+        raise ValueError(f"power must be a number > 0, got {power!r}")
+    return final_sparsity, initial_sparsity, begin_step, end_step, power
+
+
+def polynomial_decay_sparsity(step, *, final_sparsity, end_step,
+                              initial_sparsity=0.0, begin_step=0, power=3):
+    """Sparsity of tfmot's `PolynomialDecay` schedule at `step`.
+
+    `s_t = s_f + (s_i - s_f) * (1 - p) ** power` with
+    `p = clip((step - begin_step) / (end_step - begin_step), 0, 1)`,
+    computed in float32 with the same TensorFlow ops, in the same order, as
+    `tfmot.sparsity.keras.PolynomialDecay(initial_sparsity, final_sparsity,
+    begin_step, end_step, power)(step)[1]`, so the value is identical to the
+    last bit (a NumPy float32 `pow` differs from TensorFlow's in about a
+    third of the cases). Before `begin_step` it is `initial_sparsity`, after
+    `end_step` `final_sparsity`. Whether pruning happens at `step` at all is
+    `is_pruning_step`.
+
+    Args:
+        step: int >= 0, the training step (tfmot counts from 1 at the first
+            training step; `GradualPruning` uses
+            `optimizer.iterations + 1` for the step about to run).
+        final_sparsity: float in [0, 1), reached at `end_step`.
+        end_step: int > `begin_step`.
+        initial_sparsity: float in [0, `final_sparsity`]. Defaults to 0.
+        begin_step: int >= 0. Defaults to 0.
+        power: the exponent, a number > 0. Defaults to 3.
+
+    Returns:
+        A Python float holding the float32 value tfmot computes.
+
+    Example:
+
+    >>> polynomial_decay_sparsity(500, final_sparsity=0.8, end_step=1000)
+    0.699999988079071
+    """
+    step = _validate_int(step, "step", 0)
+    final_sparsity, initial_sparsity, begin_step, end_step, power = (
+        _validate_schedule(final_sparsity, initial_sparsity, begin_step,
+                           end_step, power))
+    if end_step is None:
+        raise ValueError("end_step must be an int > begin_step, got None")
+    # tfmot's PolynomialDecay.__call__, op for op (the step is an int64
+    # tensor there: its pruning_step variable).
+    step = tf.constant(step, dtype=tf.int64)
+    p = tf.math.minimum(
+        1.0,
+        tf.math.maximum(
+            0.0,
+            tf.math.divide(
+                tf.dtypes.cast(step - begin_step, tf.float32),
+                end_step - begin_step)))
+    sparsity = tf.math.add(
+        tf.math.multiply(initial_sparsity - final_sparsity,
+                         tf.math.pow(1 - p, power)),
+        final_sparsity)
+    return float(sparsity.numpy())
+
+
+def is_pruning_step(step, *, begin_step, end_step, frequency):
+    """Whether tfmot's schedules prune at `step`.
+
+    True when `begin_step <= step <= end_step` and `step - begin_step` is a
+    multiple of `frequency` (`PruningSchedule._should_prune_in_step`). So the
+    last pruning step is the last such multiple before `end_step`: if
+    `end_step - begin_step` is not a multiple of `frequency`, the schedule
+    never prunes at `end_step` and `final_sparsity` is not reached, in tfmot
+    as here. tfmot's first training step is step 1, so step 0 never prunes.
+    """
+    step = _validate_int(step, "step", 0)
+    begin_step = _validate_int(begin_step, "begin_step", 0)
+    end_step = _validate_int(end_step, "end_step", 0)
+    frequency = _validate_int(frequency, "frequency", 1)
+    return (step >= 1 and begin_step <= step <= end_step
+            and (step - begin_step) % frequency == 0)
+
+
+def kept_count(size, sparsity):
+    """Number of weights (or blocks) tfmot keeps of `size` at `sparsity`.
+
+    `max(round(float32(size) * (1 - float32(sparsity))), 1)` in float32,
+    rounding half to even, as tfmot's `Pruning._update_mask` (`tf.round`).
+    """
+    size = _validate_int(size, "size", 1)
+    one_minus = np.float32(1.0) - np.float32(sparsity)
+    return max(int(np.rint(np.float32(size) * one_minus)), 1)
+
+
+def _last_pruning_step(step, begin_step, end_step, frequency):
+    """The latest step <= `step` at which the schedule prunes, or None."""
+    last = min(step, end_step)
+    if last < begin_step:
+        return None
+    last = begin_step + (last - begin_step) // frequency * frequency
+    return last if last >= 1 else None
+
+
+def _record_sparsity(layer, name, count, size):
+    """Sets the layer's configured sparsity of `name` to match `count`.
+
+    The config and the checks on load (`SparseLayerMixin.load_own_variables`)
+    expect `round((1 - s) * size)` active weights (or blocks).
+    """
+    sparsity = 1.0 - count / size
+    if masks_lib.active_count(size, sparsity) != count:
+        raise RuntimeError(
+            f"Layer '{layer.name}': no sparsity gives {count} of {size}"
+        )
+    if not isinstance(layer.sparsity, dict):
+        object.__setattr__(
+            layer, "sparsity",
+            {n: layer.sparsity for n in layer._sparse_weight_names()},
+        )
+    layer.sparsity[name] = sparsity
+
+
+def prune_to_sparsity(spec, sparsity):
+    """Prunes the smallest-|w| active weights of one sparse matrix.
+
+    Keeps `kept_count(size, sparsity)` weights (blocks, for a block-sparse
+    matrix, ranked by their mean |w| as tfmot's `block_pooling_type="AVG"`)
+    among those now active; pruned weights become exactly zero. A matrix that
+    already has fewer active weights is left as it is: pruning never regrows.
+    Ties are broken by position, so the count is always exact (tfmot keeps
+    every weight tied with the threshold).
+
+    Args:
+        spec: a `SparseWeight` record (`layer.get_sparse_weight_info()`).
+        sparsity: float in [0, 1).
+
+    Returns:
+        The number of weights kept.
+    """
+    sparsity = validate_sparsity(sparsity)
+    weight = np.asarray(keras.ops.convert_to_numpy(spec.weight))
+    mask = np.asarray(keras.ops.convert_to_numpy(spec.mask))
+    block = spec.block_shape
+    block_size = int(np.prod(block)) if block else 1
+    score = masks_lib.block_reduce(np.abs(weight), block) / block_size
+    grid_mask = masks_lib.block_reduce(mask, block) / block_size
+    size = grid_mask.size
+    active = int(np.count_nonzero(grid_mask))
+    keep = min(kept_count(size, sparsity), active)
+    if keep == active:
+        return active * block_size
+    flat_score = np.where(grid_mask.reshape(-1) > 0, score.reshape(-1), -1.0)
+    # Stable: equal magnitudes are kept in the order of their position.
+    order = np.argsort(-flat_score, kind="stable")
+    new_grid = np.zeros(size, dtype=mask.dtype)
+    new_grid[order[:keep]] = 1
+    new_mask = masks_lib.expand_blocks(new_grid.reshape(grid_mask.shape), block)
+    spec.mask.assign(new_mask)
+    spec.weight.assign(weight * new_mask)
+    _record_sparsity(spec.layer, spec.name, keep, size)
+    return keep * block_size
+
+
+class GradualPruning(keras.callbacks.Callback):
+    """Dense-to-sparse magnitude pruning on tfmot's `PolynomialDecay` schedule.
+
+    Every sparse matrix of the model (found like `sparse_weights(model)`) is
+    pruned to the sparsity `polynomial_decay_sparsity` gives, at the steps
+    `is_pruning_step` selects: every `frequency` steps from `begin_step`
+    through `end_step`. At each pruning step the smallest-|w| active weights
+    go (a block-sparse matrix prunes whole blocks), exactly
+    `kept_count(size, sparsity)` stay, and the pruned weights are zero from
+    then on (the layers' mask constraint). Biases are never pruned. This is
+    the baseline of Zhu & Gupta (2017),
+    `s_t = s_f + (s_i - s_f) * (1 - (t - t_0) / (t_end - t_0)) ** power`,
+    with the schedule, step counting and rounding of tfmot's
+    `prune_low_magnitude` + `PolynomialDecay` + `UpdatePruningStep`:
+
+    - tfmot's training step t counts from 1 and the mask of step t is computed
+      from the weights before step t's update. Here, at the end of each batch
+      (and at the start of training) the callback computes the masks for the
+      step about to run, `t = optimizer.iterations + 1`, from the same
+      weights: the masks in effect at each step are tfmot's.
+    - With `steps_per_execution > 1` batch callbacks fire once per chunk;
+      pruning steps inside a chunk are applied at its end, at the sparsity of
+      the latest one (at most `steps_per_execution - 1` steps late).
+    - The step is `optimizer.iterations`, saved with the optimizer, so a
+      model saved and loaded continues the schedule where it was; the
+      callback itself has no state to save.
+    - Each matrix's configured sparsity (`layer.sparsity[name]`) follows its
+      count, so `model.save` and `keras.models.load_model` work at any point.
+      Weights-only files (`save_weights`, `BackupAndRestore`) load into the
+      same model object, or one built with the sparsities of the file; a
+      model freshly built at the initial sparsity rejects the pruned masks
+      (their counts differ from its configuration).
+
+    Build the sparse layers with `sparsity=0.0` for the dense start. A layer
+    built sparser than the schedule's value keeps its mask until the
+    schedule passes it (pruning never regrows). A matrix with a per-gate
+    sparsity list is pruned as one matrix, as tfmot does, and its sparsity
+    becomes one float.
+
+    Args:
+        final_sparsity: float in [0, 1), the sparsity at `end_step`.
+        initial_sparsity: float in [0, `final_sparsity`], the sparsity the
+            first pruning step applies. Defaults to `0.0`.
+        begin_step: int >= 0, first step that may prune. Defaults to `0`
+            (whose first pruning step is then `frequency`: tfmot never prunes
+            at step 0).
+        end_step: int > `begin_step`, last step that may prune; `None` means
+            the end of the planned training (`epochs * steps` of the first
+            `fit` call), fixed at its start. If `end_step - begin_step` is not
+            a multiple of `frequency`, `final_sparsity` is never applied (as
+            in tfmot).
+        frequency: int >= 1, prune every `frequency` steps. Defaults to `100`.
+        power: number > 0, the exponent of the decay. Defaults to `3`.
+        verbose: 0 or 1; 1 prints a line per pruning step.
+
+    Example:
+
+    ```python
+    model = keras.Sequential([
+        keras.Input((35,), dtype="int32"),
+        SparseEmbedding(10000, 200, sparsity=0.0),
+        SparseLSTM(200, sparsity=0.0, return_sequences=True),
+        SparseDense(10000, sparsity=0.0),
+    ])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=10, callbacks=[
+        GradualPruning(0.8, begin_step=1000, end_step=20000, frequency=100)])
+    ```
+    """
+
+    def __init__(self, final_sparsity, initial_sparsity=0.0, begin_step=0,
+                 end_step=None, frequency=100, power=3, verbose=0):
+        super().__init__()
+        (self.final_sparsity, self.initial_sparsity, self.begin_step,
+         self.end_step, self.power) = _validate_schedule(
+            final_sparsity, initial_sparsity, begin_step, end_step, power)
+        self.frequency = _validate_int(frequency, "frequency", 1)
+        if verbose not in (0, 1):
+            raise ValueError(f"verbose must be 0 or 1, got {verbose!r}")
+        self.verbose = verbose
+        self._last_step = None
+        self._sparsity = None
+
+    def get_config(self):
+        return {
+            "final_sparsity": self.final_sparsity,
+            "initial_sparsity": self.initial_sparsity,
+            "begin_step": self.begin_step,
+            "end_step": self.end_step,
+            "frequency": self.frequency,
+            "power": self.power,
+            "verbose": self.verbose,
+        }
+
+    def sparsity_at(self, step):
+        """The schedule's sparsity at `step` (`polynomial_decay_sparsity`)."""
+        if self.end_step is None:
+            raise ValueError(
+                "end_step is None and is fixed at the start of training; "
+                "pass end_step to query the schedule before that"
+            )
+        return polynomial_decay_sparsity(
+            step, final_sparsity=self.final_sparsity, end_step=self.end_step,
+            initial_sparsity=self.initial_sparsity,
+            begin_step=self.begin_step, power=self.power)
+
+    def _current_step(self):
+        if hasattr(self.model, "jax_state_sync"):
+            self.model.jax_state_sync()
+        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    def on_train_begin(self, logs=None):
+        self._specs = sparse_weight_info(self.model)
+        if self.end_step is None:
+            steps, epochs = self.params.get("steps"), self.params.get("epochs")
+            if not steps:
+                raise ValueError(
+                    "end_step=None needs the number of steps per epoch, which "
+                    "this fit call does not know (a dataset of unknown "
+                    "length): pass end_step, or steps_per_epoch to fit"
+                )
+            end_step = int(epochs) * int(steps)
+            if end_step <= self.begin_step:
+                raise ValueError(
+                    f"end_step=None resolved to the planned {end_step} steps, "
+                    f"which is not > begin_step ({self.begin_step})"
+                )
+            self.end_step = end_step
+        self._maybe_prune()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._maybe_prune()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self._sparsity is not None:
+            logs["pruning_sparsity"] = self._sparsity
+
+    def _maybe_prune(self):
+        # The step about to run, counted as tfmot does (from 1).
+        step = self._current_step() + 1
+        last = _last_pruning_step(step, self.begin_step, self.end_step,
+                                  self.frequency)
+        if last is None or last == self._last_step:
+            return
+        sparsity = self.sparsity_at(last)
+        kept = total = 0
+        for spec in self._specs:
+            kept += prune_to_sparsity(spec, sparsity)
+            total += int(np.prod(spec.weight.shape))
+        self._last_step = last
+        self._sparsity = sparsity
+        if self.verbose:
+            print(f"GradualPruning: step {last}, sparsity {sparsity:.4f}, "
+                  f"{kept} of {total} sparse-matrix weights kept")
