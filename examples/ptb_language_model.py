@@ -192,7 +192,7 @@ def make_callbacks(args, config, steps_per_epoch, epochs, grow_data):
             final_sparsity=args.sparsity, initial_sparsity=0.0, begin_step=0,
             end_step=max(1, int(0.75 * total)), frequency=max(1, total // 100)))
     if args.optimizer == "sntasgd":
-        callbacks.append(ksr.optimizers.SNTASGDTrigger(monitor="val_loss", nonmono=5))
+        callbacks.append(ksr.optimizers.SNTASGDTrigger(monitor="val_loss"))
     if args.time_budget:
         callbacks.append(TimeBudget(args.time_budget))
     return callbacks
@@ -236,7 +236,8 @@ def train(args):
     model = build_model(args, config, len(vocab))
     lr = args.learning_rate or config["lr"]
     if args.optimizer == "sntasgd":
-        optimizer = ksr.optimizers.SNTASGD(learning_rate=lr, global_clipnorm=config["clip"])
+        optimizer = ksr.optimizers.SNTASGD(learning_rate=lr, nonmono=5,
+                                            global_clipnorm=config["clip"])
     else:
         optimizer = keras.optimizers.SGD(learning_rate=lr, global_clipnorm=config["clip"])
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
@@ -249,8 +250,7 @@ def train(args):
     history = model.fit(train_ds, validation_data=valid_ds, epochs=epochs,
                         callbacks=callbacks, verbose=args.verbose)
     wall = time.monotonic() - start
-    if args.optimizer == "sntasgd":
-        optimizer.finalize_variable_values(model.trainable_variables)
+    # SNTASGD writes its averages into the model at the end of `fit`.
     for layer in model.layers:
         if getattr(layer, "stateful", False):
             layer.reset_state()
