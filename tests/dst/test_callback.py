@@ -1,0 +1,404 @@
+import itertools
+import math
+
+import numpy as np
+import pytest
+import keras
+
+import keras_sparse_rnn as ksr
+from keras_sparse_rnn.dst import DynamicSparsity
+from keras_sparse_rnn.dst.callback import STATE_ATTR
+
+from dst_helpers import BATCH, TopologyChecker, compile_lm, data, gate_counts, lm, masks_of
+
+X, Y = data()
+GROW_DATA = (X[:8], Y[:8])
+
+
+def _fit(model, callbacks, epochs=3, **kwargs):
+    return model.fit(X, Y, batch_size=BATCH, epochs=epochs, verbose=0,
+                     shuffle=False, callbacks=callbacks, **kwargs)
+
+
+# Bad input ------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"drop_fraction": 1.2}, r"drop_fraction must be in \(0, 1\), got 1.2"),
+    ({"drop_fraction": 0}, r"drop_fraction must be in \(0, 1\), got 0.0"),
+    ({"schedule": "linear"}, r"schedule must be one of \['constant', 'cosine'\] or a callable"),
+    ({"prune": "random"}, r"prune must be one of \['magnitude', 'set'\], got 'random'"),
+    ({"grow": "magnitude"}, r"grow must be one of .*'gradient'.*got 'magnitude'"),
+    ({"grow": "gradient"}, r"grow='gradient' .*give grow_data"),
+    ({"update_every_epochs": 2, "update_every_steps": 10},
+     r"update_every_epochs and update_every_steps cannot both be given"),
+    ({"update_every_epochs": 1, "update_every_steps": 10},
+     r"update_every_epochs and update_every_steps cannot both be given"),
+    ({"update_every_epochs": None}, r"both None"),
+    ({"update_every_epochs": 0}, r"update_every_epochs must be a positive int, got 0"),
+    ({"update_every_steps": 2.5}, r"update_every_steps must be a positive int, got 2.5"),
+    ({"redistribution": "cells"}, r"redistribution must be one of \['none', 'gates'\], got 'cells'"),
+    ({"start": -1}, r"start must be an int >= 0"),
+    ({"start": 1.5}, r"start as a fraction of training must be in \[0, 1\), got 1.5"),
+    ({"stop": 0}, r"stop must be None, an int >= 1"),
+    ({"stop": 1.5}, r"stop as a fraction of training must be in \(0, 1\], got 1.5"),
+    ({"start": 100, "stop": 50}, r"start must be smaller than stop"),
+    ({"grow_data": GROW_DATA}, r"grow_data is used only by grow='gradient' or 'momentum'"),
+    ({"grow": "gradient", "grow_data": X}, r"grow_data must be an \(x, y\)"),
+    ({"seed": -1}, r"seed must be a non-negative int, got -1"),
+    ({"verbose": 2}, r"verbose must be 0 or 1, got 2"),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DynamicSparsity(**kwargs)
+
+
+def test_model_without_sparse_weights():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    with pytest.raises(ValueError, match="has no sparse layer"):
+        model.fit(np.zeros((4, 4)), np.zeros((4, 2)), verbose=0,
+                  callbacks=[DynamicSparsity()])
+
+
+def test_momentum_without_first_moment_needs_grow_data():
+    model = compile_lm(lm(), keras.optimizers.SGD(0.1))
+    with pytest.raises(ValueError, match="grow='momentum' needs .*give grow_data"):
+        _fit(model, [DynamicSparsity(grow="momentum")], epochs=1)
+
+
+def test_bad_callable_schedule_output():
+    model = compile_lm(lm())
+    cb = DynamicSparsity(schedule=lambda index, step: 1.5)
+    with pytest.raises(ValueError, match=r"schedule must return a number in \[0, 1\), got 1.5"):
+        _fit(model, [cb], epochs=2)
+
+
+# Exact counts, zeros and reset slots, for every combination --------------
+
+COMBOS = list(itertools.product(["magnitude", "set"],
+                                ["random", "gradient", "momentum"],
+                                ["none", "gates"]))
+
+
+@pytest.mark.parametrize("prune,grow,redistribution", COMBOS)
+def test_every_combination_keeps_counts(prune, grow, redistribution):
+    # The update is XLA-compiled whatever the train step; the XLA train step
+    # is tested below (its compilation costs seconds a model). The packed
+    # LSTM kernels are the matrices with gates; the embedding and softmax
+    # (one gate) are updated in the other tests.
+    model = compile_lm(lm(sparse_ends=False), jit_compile=False)
+    cb = DynamicSparsity(0.4, schedule="constant", prune=prune, grow=grow,
+                         redistribution=redistribution, seed=1,
+                         grow_data=None if grow == "random" else GROW_DATA)
+    checker = TopologyChecker(per_gate=redistribution == "none")
+    before = masks_of(model)
+    history = _fit(model, [cb, checker])
+    assert [u["step"] for u in cb.updates] == [8, 16]
+    assert checker.newly_active > 0
+    assert any(not np.array_equal(a, b) for a, b in zip(before, masks_of(model)))
+    assert history.history["dst_pruned"] == history.history["dst_grown"]
+    assert history.history["dst_updates"] == [1, 1, 0]
+
+
+def test_under_xla_train_step():
+    # The gradient on grow_data is then XLA-compiled as well.
+    model = compile_lm(lm(), jit_compile=True)
+    assert model.jit_compile is True
+    cb = DynamicSparsity(0.4, grow="gradient", prune="set", schedule="constant",
+                         grow_data=GROW_DATA)
+    checker = TopologyChecker()
+    _fit(model, [cb, checker])
+    assert [u["step"] for u in cb.updates] == [8, 16]
+    assert checker.newly_active == sum(u["grown"] for u in cb.updates)
+
+
+def test_block_sparse_weights_move_whole_blocks():
+    model = compile_lm(lm(block=(1, 4)))
+    cb = DynamicSparsity(0.4, grow="gradient", grow_data=GROW_DATA,
+                         redistribution="gates", schedule="constant")
+    _fit(model, [cb, TopologyChecker(per_gate=False)])
+    blocked = [s.block_shape is not None for s in ksr.sparse_weight_info(model)]
+    assert blocked == [False, True, True, True]
+    for spec in ksr.sparse_weight_info(model)[1:]:
+        m = spec.mask.numpy()
+        np.testing.assert_array_equal(m[0::4], m[3::4])
+    for record in cb.updates[-1]["matrices"][1:]:
+        assert record["pruned"] % 4 == 0 and record["pruned"] > 0
+
+
+def test_without_xla_and_own_momentum_average():
+    model = compile_lm(lm(), keras.optimizers.SGD(0.5), jit_compile=False)
+    assert model.jit_compile is False
+    cb = DynamicSparsity(0.3, grow="momentum", grow_data=GROW_DATA)
+    _fit(model, [cb, TopologyChecker()])
+    state = cb.get_state()
+    assert len(state["momentum"]) == 4
+    assert all(np.count_nonzero(m) > 0 for m in state["momentum"])
+    # The average restarts at the positions grown by the last update.
+    mask_now = masks_of(model)
+    for m, ema in zip(mask_now, state["momentum"]):
+        assert ema.shape == m.shape
+
+
+# When updates happen ---------------------------------------------------------
+
+def test_steps_per_execution_counts_optimizer_steps():
+    model = compile_lm(lm(), steps_per_execution=3)
+    cb = DynamicSparsity(update_every_steps=4, schedule="constant")
+    _fit(model, [cb], epochs=2)
+    # 8 steps an epoch in chunks of 3: batch callbacks after steps 3, 6, 8,
+    # 11, 14, 16; points every 4 steps; none at the last step (16).
+    assert [u["step"] for u in cb.updates] == [6, 8, 14]
+    assert [u["update"] for u in cb.updates] == [0, 1, 2]
+
+
+def test_start_stop_in_steps_and_fractions():
+    model = compile_lm(lm())
+    cb = DynamicSparsity(update_every_steps=3, start=4, stop=10,
+                         schedule="constant")
+    _fit(model, [cb], epochs=2)
+    assert [u["step"] for u in cb.updates] == [6, 9]
+    model = compile_lm(lm())
+    cb = DynamicSparsity(update_every_steps=2, start=0.25, stop=0.75,
+                         schedule="constant")
+    _fit(model, [cb], epochs=2)
+    assert [u["step"] for u in cb.updates] == [4, 6, 8, 10]
+
+
+def test_update_every_two_epochs():
+    model = compile_lm(lm())
+    cb = DynamicSparsity(update_every_epochs=2)
+    history = _fit(model, [cb], epochs=5)
+    assert [u["step"] for u in cb.updates] == [16, 32]
+    assert history.history["dst_updates"] == [0, 1, 0, 1, 0]
+
+
+def test_cosine_and_callable_schedules():
+    model = compile_lm(lm())
+    cb = DynamicSparsity(0.5)  # cosine to the end of training: 4 x 8 steps
+    _fit(model, [cb], epochs=4)
+    expected = [0.25 * (1 + math.cos(math.pi * t / 32)) for t in (8, 16, 24)]
+    assert [u["drop_fraction"] for u in cb.updates] == pytest.approx(expected)
+    calls = []
+
+    def schedule(index, step):
+        calls.append((index, step))
+        return 0.1
+
+    model = compile_lm(lm())
+    _fit(model, [DynamicSparsity(schedule=schedule)], epochs=3)
+    assert calls == [(0, 8), (1, 16)]
+
+
+# Logs -------------------------------------------------------------------------
+
+def test_logs_and_verbose(capsys):
+    model = compile_lm(lm())
+    counts = gate_counts(model)
+    cb = DynamicSparsity(0.3, verbose=1, schedule="constant")
+    history = _fit(model, [cb])
+    h = history.history
+    keys = {"dst_updates", "dst_pruned", "dst_grown", "dst_drop_fraction",
+            "dst_mask_change", "dst_itop_rate", "dst_share_i", "dst_share_f",
+            "dst_share_c", "dst_share_o"}
+    assert keys <= set(h)
+    positions = sum(m.size for m in masks_of(model))
+    active = sum(m.sum() for m in masks_of(model))
+    assert h["dst_drop_fraction"] == [0.3, 0.3, 0.0]
+    assert h["dst_mask_change"][:2] == [2 * p / positions for p in h["dst_pruned"][:2]]
+    itop = h["dst_itop_rate"]
+    assert active / positions < itop[0] < itop[1] == itop[2] <= 1
+    # redistribution="none": each gate keeps its count, so its share.
+    lstm = counts[1:3]
+    total = sum(sum(c) for c in lstm)
+    for g, name in enumerate("ifco"):
+        assert h[f"dst_share_{name}"] == [sum(c[g] for c in lstm) / total] * 3
+    lines = [l for l in capsys.readouterr().out.splitlines()
+             if l.startswith("DynamicSparsity update")]
+    assert len(lines) == 2
+    assert "at step 8: drop fraction 0.3000" in lines[0]
+    assert "gate shares i " in lines[0]
+
+
+def test_redistribution_gates_moves_shares():
+    model = compile_lm(lm(sparsity=0.5))
+    cb = DynamicSparsity(0.5, grow="gradient", grow_data=GROW_DATA,
+                         redistribution="gates", schedule="constant")
+    history = _fit(model, [cb])
+    shares = [history.history[f"dst_share_{g}"] for g in "ifco"]
+    assert any(s[0] != s[1] or s[0] != 0.25 for s in shares)
+    assert sum(s[-1] for s in shares) == pytest.approx(1.0)
+
+
+# Reproducibility -----------------------------------------------------------
+
+def _run(seed, grow="random"):
+    model = compile_lm(lm())
+    cb = DynamicSparsity(0.3, grow=grow, seed=seed,
+                         grow_data=None if grow == "random" else GROW_DATA)
+    _fit(model, [cb])
+    return masks_of(model)
+
+
+def test_same_seed_same_masks_two_fresh_runs():
+    a, b, c = _run(0), _run(0), _run(1)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert any(not np.array_equal(x, z) for x, z in zip(a, c))
+
+
+# The optimizer protocol -------------------------------------------------------
+
+class RecordingSGD(keras.optimizers.SGD):
+    """An optimizer implementing `update_sparse_topology`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.topology_calls = []
+
+    def update_sparse_topology(self, variable, new_mask, grown):
+        self.topology_calls.append(
+            (variable, np.array(new_mask), np.array(grown),
+             variable.numpy().copy()))
+
+
+def test_optimizer_protocol_is_called_per_matrix():
+    optimizer = RecordingSGD(0.1, momentum=0.9)
+    model = compile_lm(lm(), optimizer)
+    cb = DynamicSparsity(0.3)
+    _fit(model, [cb], epochs=2)
+    calls = optimizer.topology_calls
+    weights = [w for w, _ in ksr.sparse_weights(model)]
+    assert [c[0] for c in calls] == weights  # one update, every matrix
+    for (variable, new_mask, grown, value), mask in zip(calls, masks_of(model)):
+        np.testing.assert_array_equal(new_mask, mask)
+        assert grown.sum() > 0 and np.all(new_mask[grown == 1] == 1)
+        assert np.all(value[grown == 1] == 0)
+
+
+# The cheap count check ----------------------------------------------------------
+
+def test_count_check_raises_on_a_corrupted_mask():
+    model = compile_lm(lm())
+
+    class Corrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            _, mask = ksr.sparse_weights(self.model)[1]
+            m = mask.numpy()
+            m[m == 0][:1] = 1
+            m.flat[np.flatnonzero(m == 0)[0]] = 1
+            mask.assign(m)
+
+    cb = DynamicSparsity(0.3, update_every_steps=10)
+    with pytest.raises(RuntimeError, match="cell/kernel' had 78 active weights before the update, 77 expected"):
+        _fit(model, [Corrupt(), cb])
+
+
+def test_zero_fraction_is_a_no_op():
+    model = compile_lm(lm())
+    before = masks_of(model)
+    cb = DynamicSparsity(schedule=lambda index, step: 0.0)
+    _fit(model, [cb], epochs=2)
+    assert len(cb.updates) == 1 and cb.updates[0]["pruned"] == 0
+    assert all(np.array_equal(a, b) for a, b in zip(before, masks_of(model)))
+
+
+# State -----------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+def test_state_is_saved_with_the_weights_and_leaves_the_model_alone(tmp_path):
+    model = compile_lm(lm())
+    n_weights, n_layers = len(model.weights), len(model.layers)
+    cb = DynamicSparsity(0.3)
+    _fit(model, [cb])
+    assert (len(model.weights), len(model.layers)) == (n_weights, n_layers)
+    state = cb.get_state()
+    # Points at steps 8, 16 done; 24 is the last step: no update there.
+    assert (state["last_point"], state["update_count"]) == (2, 2)
+    path = str(tmp_path / "m.weights.h5")
+    model.save_weights(path)
+    model.save(str(tmp_path / "m.keras"))
+
+    other = compile_lm(lm())
+    cb2 = DynamicSparsity(0.3)
+    cb2.set_model(other)
+    assert cb2.get_state()["update_count"] == 0
+    other.load_weights(path)
+    restored = cb2.get_state()
+    assert (restored["last_point"], restored["update_count"]) == (2, 2)
+    for a, b in zip(state["ever_active"], restored["ever_active"]):
+        np.testing.assert_array_equal(a, b)
+    # A plain model loads files that carry the state.
+    plain = keras.models.load_model(str(tmp_path / "m.keras"))
+    assert not hasattr(plain, STATE_ATTR)
+    for a, b in zip(masks_of(plain), masks_of(model)):
+        np.testing.assert_array_equal(a, b)
+
+    third = compile_lm(lm())
+    cb3 = DynamicSparsity(0.3)
+    cb3.set_model(third)
+    cb3.set_state(state)
+    assert cb3.get_state()["update_count"] == 2
+    with pytest.raises(ValueError, match="state must be a dict with keys"):
+        cb3.set_state({"update_count": 1})
+
+
+# grow_data forms ----------------------------------------------------------------
+
+def test_dataset_grow_data_uses_its_first_batch():
+    import tensorflow as tf
+
+    results = []
+    for grow_data in [GROW_DATA,
+                      tf.data.Dataset.from_tensor_slices(GROW_DATA).batch(8)]:
+        model = compile_lm(lm())
+        cb = DynamicSparsity(0.3, grow="gradient", grow_data=grow_data)
+        _fit(model, [cb], epochs=2)
+        results.append(masks_of(model))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_stateful_rnn_states_survive_the_gradient():
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((6,), batch_size=4, dtype="int32"),
+        ksr.SparseEmbedding(24, 8, sparsity=0.5, mask_seed=1),
+        ksr.SparseLSTM(8, sparsity=0.7, mask_seed=2, stateful=True,
+                       return_sequences=True, name="lstm"),
+        ksr.SparseDense(24, sparsity=0.5, mask_seed=3)])
+    compile_lm(model)
+    model.fit(X, Y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+    states = [v.numpy() for v in model.get_layer("lstm").states]
+    cb = DynamicSparsity(0.3, grow="gradient", grow_data=(X[:4], Y[:4]))
+    cb.set_model(model)
+    record = cb.update_topology(drop_fraction=0.3)
+    assert record["grown"] > 0
+    for a, v in zip(states, model.get_layer("lstm").states):
+        np.testing.assert_array_equal(a, v.numpy())
+
+
+@pytest.mark.filterwarnings("ignore:Your input ran out of data")
+def test_unknown_steps_per_epoch_counts_epochs():
+    import tensorflow as tf
+
+    ds = (tf.data.Dataset.from_tensor_slices((X, Y)).batch(BATCH)
+          .filter(lambda x, y: True))  # unknown cardinality
+    model = compile_lm(lm())
+    with pytest.raises(ValueError, match="schedule='cosine' decays to zero at `stop`"):
+        model.fit(ds, epochs=1, verbose=0, shuffle=False,
+                  callbacks=[DynamicSparsity()])
+    with pytest.raises(ValueError, match=r"start=0.5 is a fraction of the planned training"):
+        model.fit(ds, epochs=1, verbose=0, shuffle=False,
+                  callbacks=[DynamicSparsity(schedule="constant", start=0.5)])
+    cb = DynamicSparsity(schedule="constant")
+    ends = []
+
+    class Steps(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            ends.append(int(self.model.optimizer.iterations.numpy()))
+
+    model.fit(ds, epochs=3, verbose=0, shuffle=False, callbacks=[cb, Steps()])
+    # No planned end: an update after each epoch, the last one included.
+    assert [u["step"] for u in cb.updates] == ends
+    assert len(ends) == 3 and ends[0] > 0
