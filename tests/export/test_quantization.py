@@ -1,0 +1,143 @@
+"""float16, dynamic-range int8 and full int8 exports."""
+
+import warnings
+
+import numpy as np
+import pytest
+import keras
+
+from export_helpers import STEPS, lm, run_tflite, stream_tflite, tokens
+from keras_sparse_rnn.export import ExportError, export_tflite
+
+
+def _keras(model, x):
+    return keras.ops.convert_to_numpy(model(x, training=False))
+
+
+@pytest.fixture(scope="module")
+def float32_size(lm_random, tmp_path_factory):
+    path = tmp_path_factory.mktemp("q") / "f32.tflite"
+    return export_tflite(lm_random, path, sequence_length=STEPS).size_bytes
+
+
+def _check_quantized(report, model, max_error):
+    x = tokens((1, STEPS), seed=31)
+    got = run_tflite(report.path, xnnpack=bool(report.xnnpack),
+                     tokens=x)["output_0"]
+    error = np.abs(got - _keras(model, x)).max()
+    assert np.isfinite(report.max_abs_error)
+    assert report.max_abs_error < max_error and error < max_error
+    assert report.tolerance is None
+    assert "quantized: reported, not thresholded" in str(report)
+
+
+def test_float16(lm_random, float32_size, tmp_path):
+    report = export_tflite(lm_random, tmp_path / "f16.tflite",
+                           sequence_length=STEPS, quantization="float16")
+    assert report.quantization == "float16" and report.unroll is False
+    assert "DEQUANTIZE" in report.ops
+    assert report.size_bytes < float32_size
+    _check_quantized(report, lm_random, 1e-3)
+
+
+def test_dynamic_int8(lm_block, tmp_path):
+    # Sparse int8 weights are expanded by DENSIFY (int8 needs 1x16 blocks to
+    # run sparse), and LiteRT 2.3's XNNPACK delegate cannot prepare that
+    # file: the report says so, and it runs without the delegate.
+    with pytest.warns(UserWarning, match="XNNPACK delegate cannot prepare"):
+        report = export_tflite(lm_block, tmp_path / "dyn.tflite",
+                               sequence_length=STEPS,
+                               quantization="dynamic_int8")
+    assert report.quantization == "dynamic_int8" and report.unroll is False
+    assert report.xnnpack is False and report.densify
+    assert "BUILTIN_WITHOUT_DEFAULT_DELEGATES" in str(report)
+    _check_quantized(report, lm_block, 0.05)
+    dense = export_tflite(lm_block, tmp_path / "dyn_dense.tflite",
+                          sequence_length=STEPS, quantization="dynamic_int8",
+                          sparse_encoding=False)
+    assert dense.xnnpack is True and not dense.densify
+    _check_quantized(dense, lm_block, 0.05)
+
+
+def test_int8_needs_representative_data(lm_random, tmp_path):
+    path = tmp_path / "int8.tflite"
+    with pytest.raises(ValueError, match="int8.*needs representative_data"):
+        export_tflite(lm_random, path, sequence_length=STEPS,
+                      quantization="int8")
+    with pytest.raises(ValueError, match="unroll=False with quantization="
+                       "'int8'"):
+        export_tflite(lm_random, path, sequence_length=STEPS,
+                      quantization="int8", unroll=False,
+                      representative_data=tokens((4, STEPS)))
+    with pytest.raises(ValueError, match="multiple of batch_size=2"):
+        export_tflite(lm_random, path, sequence_length=STEPS, batch_size=2,
+                      quantization="int8",
+                      representative_data=tokens((3, STEPS)))
+    with pytest.raises(ValueError, match="quantization must be one of"):
+        export_tflite(lm_random, path, sequence_length=STEPS,
+                      quantization="int4")
+    assert not path.exists()
+
+
+def test_int8_unrolled(lm_random, tmp_path):
+    report = export_tflite(lm_random, tmp_path / "int8.tflite",
+                           sequence_length=STEPS, quantization="int8",
+                           representative_data=tokens((8, STEPS), seed=2),
+                           sparse_encoding=False)
+    assert report.unroll is True and "WHILE" not in report.ops
+    assert "QUANTIZE" in report.ops or "DEQUANTIZE" in report.ops
+    _check_quantized(report, lm_random, 0.05)
+
+
+def test_int8_streaming(classifier, tmp_path):
+    report = export_tflite(classifier, tmp_path / "int8_step.tflite",
+                           streaming=True, quantization="int8",
+                           representative_data=tokens((4, 8), seed=3))
+    x = tokens((1, 8), seed=9)
+    shapes = {n: report.inputs[n][0] for n in report.state_names}
+    steps = stream_tflite(report.path, ["tokens"], shapes, [x])
+    error = np.abs(steps[-1]["output_0"] - _keras(classifier, x)).max()
+    assert error < 0.05 and np.isfinite(report.max_abs_error)
+
+
+def test_float16_block_sparse_is_refused(lm_block, tmp_path):
+    path = tmp_path / "f16_block.tflite"
+    with pytest.raises(ExportError, match="float16.*block-sparse.*NaN"):
+        export_tflite(lm_block, path, sequence_length=STEPS,
+                      quantization="float16")
+    assert not path.exists()
+    # Without sparse encoding it exports.
+    report = export_tflite(lm_block, path, sequence_length=STEPS,
+                           quantization="float16", sparse_encoding=False)
+    assert np.isfinite(report.max_abs_error)
+
+
+@pytest.mark.parametrize("quantization", ["float16", "dynamic_int8", "int8"])
+def test_quantized_csr_embedding(quantization, tmp_path):
+    model = lm(embedding_sparsity=0.9, embedding_dim=16, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # XNNPACK, see above
+        report = export_tflite(model, tmp_path / "q.tflite",
+                               sequence_length=STEPS,
+                               quantization=quantization,
+                               representative_data=tokens((4, STEPS)))
+    assert "SCATTER_ND" in report.ops
+    assert any("CSR form" in n for n in report.notes)
+    _check_quantized(report, model, 0.05)
+
+
+def test_note_when_sparse_encoding_is_larger(tmp_path):
+    """At sparsity 0.3, sparse weights stored as float32 (and densified)
+    outweigh the dense int8 ones: the report says to turn it off."""
+    model = lm(sparsity=0.3, seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        report = export_tflite(model, tmp_path / "q.tflite",
+                               sequence_length=STEPS,
+                               quantization="dynamic_int8")
+    assert report.size_bytes > report.dense_size_bytes
+    note = next(n for n in report.notes
+                if n.startswith("the file without sparse encoding"))
+    assert (f"is smaller ({report.dense_size_bytes} vs {report.size_bytes} "
+            "bytes): pass sparse_encoding=False") in note
+    assert "block=(1, 16)" in note
