@@ -54,7 +54,9 @@ def parse_args(argv=None):
     p.add_argument("--sparsity", type=float, default=0.67,
                    help="global fraction of zeros of the sparse matrices, in [0, 1)")
     p.add_argument("--distribution", choices=("erdos_renyi", "uniform"),
-                   default="erdos_renyi")
+                   default="erdos_renyi",
+                   help="how the sparsity is spread over the matrices (gradual "
+                        "pruning prunes each to the same sparsity, as tfmot)")
     p.add_argument("--method", choices=METHODS, default="set")
     p.add_argument("--optimizer", choices=("sgd", "sntasgd"), default="sgd")
     p.add_argument("--drop-fraction", type=float, default=0.3,
@@ -66,7 +68,10 @@ def parse_args(argv=None):
                         "(a fixed slice of the data, for short runs)")
     p.add_argument("--time-budget", type=float, default=None,
                    help="stop training after this many minutes")
-    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--learning-rate", type=float, default=None,
+                   help="Zaremba's learning rate, for the loss summed over the "
+                        "BPTT steps (default: the size's); the Keras optimizer "
+                        "gets it times the BPTT length, as its loss is the mean")
     p.add_argument("--jit-compile", choices=("auto", "true", "false"), default="true",
                    help="XLA for the train step ('auto' is False on a CPU)")
     p.add_argument("--seed", type=int, default=0)
@@ -87,6 +92,8 @@ def parse_args(argv=None):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.learning_rate is not None and not args.learning_rate > 0:
+        raise UsageError(f"--learning-rate must be > 0, got {args.learning_rate}")
     if args.time_budget is not None and args.time_budget <= 0:
         raise UsageError(f"--time-budget must be > 0 minutes, got {args.time_budget}")
     if args.data_dir is not None and not os.path.isdir(args.data_dir):
@@ -98,17 +105,28 @@ def build_model(args, config, vocab_size):
     import keras
     import keras_sparse_rnn as ksr
 
-    sparse = args.sparsity  # the per-matrix value is re-set by distribute_sparsity
-    init = keras.initializers.RandomUniform(-config["init"], config["init"], seed=args.seed)
+    # Gradual pruning starts dense; the others start at the target sparsity
+    # (the per-matrix value is re-set by distribute_sparsity).
+    sparse = 0.0 if args.method == "gradual" else args.sparsity
+
+    def init(k):
+        # One initializer (one seed) per weight: a Keras initializer seeded
+        # with an int draws the same values at every call, which would make
+        # every weight of the same shape (both LSTM kernels, each kernel and
+        # its recurrent kernel) start equal.
+        return keras.initializers.RandomUniform(
+            -config["init"], config["init"], seed=args.seed + 1000 * k)
+
     inputs = keras.Input((config["bptt"],), batch_size=config["batch"], dtype="int32")
     x = ksr.SparseEmbedding(vocab_size, config["units"], sparsity=sparse,
-                            embeddings_initializer=init, mask_seed=args.seed,
+                            embeddings_initializer=init(1), mask_seed=args.seed,
                             name="embedding")(inputs)
     for i in range(config["layers"]):
         if config["dropout"]:
             x = keras.layers.Dropout(config["dropout"], seed=args.seed + i)(x)
         common = dict(sparsity=sparse, mask_seed=args.seed + 1 + i,
-                      kernel_initializer=init, recurrent_initializer=init,
+                      kernel_initializer=init(2 + 2 * i),
+                      recurrent_initializer=init(3 + 2 * i),
                       return_sequences=True, stateful=True, name=f"{args.cell}_{i}")
         if args.cell == "lstm":
             layer = ksr.SparseLSTM(config["units"], unit_forget_bias=False, **common)
@@ -119,12 +137,25 @@ def build_model(args, config, vocab_size):
         x = layer(x)
     if config["dropout"]:
         x = keras.layers.Dropout(config["dropout"], seed=args.seed + 99)(x)
-    logits = ksr.SparseDense(vocab_size, sparsity=sparse, kernel_initializer=init,
+    logits = ksr.SparseDense(vocab_size, sparsity=sparse, kernel_initializer=init(99),
                              mask_seed=args.seed + 50, name="softmax")(x)
     model = keras.Model(inputs, logits, name=f"ptb_{args.cell}_{args.size}")
-    if args.method != "dense":
+    if args.method not in ("dense", "gradual"):
         ksr.distribute_sparsity(model, args.sparsity, args.distribution)
     return model
+
+
+def keras_learning_rate(args, config):
+    """Zaremba's learning rate for Keras' loss.
+
+    Zaremba et al. sum the cross-entropy over the BPTT steps (averaging it
+    over the batch only); Keras' loss is the mean over both, `bptt` times
+    smaller, and so is its gradient. The same SGD update therefore needs
+    `lr * bptt`, and the same gradient clipping a global norm of
+    `clip / bptt` (Selfish-RNN's lr 40 and clip 0.25 with BPTT 35 are this
+    conversion). The reported losses stay per token: perplexity = exp(loss).
+    """
+    return (args.learning_rate or config["lr"]) * config["bptt"]
 
 
 class ZarembaSchedule:
@@ -144,6 +175,39 @@ class ZarembaSchedule:
                         self.model.optimizer.learning_rate.numpy())
 
         return _Schedule()
+
+
+def gradual_schedule(total_steps):
+    """`(frequency, end_step)` of the gradual-pruning baseline.
+
+    About 100 pruning steps, the last at 75% of training; `end_step` is a
+    multiple of `frequency`, else tfmot's schedule (and `GradualPruning`,
+    which repeats it) never prunes at `end_step` and stops short of the
+    final sparsity. `examples/tfmot_baseline.py` uses the same numbers.
+    """
+    frequency = max(1, total_steps // 100)
+    end_step = max(frequency, int(0.75 * total_steps) // frequency * frequency)
+    return frequency, end_step
+
+
+def gradual_mean_density(final_sparsity, planned_steps, steps_done):
+    """Mean density of the pruned matrices over the steps trained.
+
+    The gradual schedule of `gradual_schedule(planned_steps)` (cubic, from
+    dense): the mask of pruning step t is in effect from step t (tfmot counts
+    steps from 1) to the next pruning step. Every matrix is pruned to the
+    same sparsity, so the training FLOPs of the run are about the dense ones
+    times this (float64 arithmetic; tfmot's float32 rounding is negligible).
+    """
+    import numpy as np
+
+    if steps_done < 1:
+        return 1.0
+    frequency, end_step = gradual_schedule(planned_steps)
+    t = np.arange(1, steps_done + 1)
+    last = np.minimum(t, end_step) // frequency * frequency
+    s = np.where(last >= 1, final_sparsity * (1 - (1 - last / end_step) ** 3), 0.0)
+    return float(np.mean(1.0 - s))
 
 
 def make_callbacks(args, config, steps_per_epoch, epochs, grow_data):
@@ -177,20 +241,22 @@ def make_callbacks(args, config, steps_per_epoch, epochs, grow_data):
                 self.model.stop_training = True
 
     callbacks = [ResetStates(), ZarembaSchedule(
-        args.learning_rate or config["lr"], config["decay"], config["decay_after"])]
+        keras_learning_rate(args, config), config["decay"], config["decay_after"])]
     if args.method in ("set", "rigl", "snfs"):
         prune, grow = {"set": ("set", "random"), "rigl": ("magnitude", "gradient"),
                        "snfs": ("magnitude", "momentum")}[args.method]
-        callbacks.append(ksr.DynamicSparsity(
+        from keras_sparse_rnn.dst import DynamicSparsity
+
+        callbacks.append(DynamicSparsity(
             drop_fraction=args.drop_fraction, schedule="cosine", prune=prune,
             grow=grow, update_every_epochs=1, stop=0.75 if epochs > 1 else None,
             grow_data=grow_data if grow != "random" else None, seed=args.seed,
             verbose=1 if args.verbose else 0))
     elif args.method == "gradual":
-        total = steps_per_epoch * epochs
+        frequency, end_step = gradual_schedule(steps_per_epoch * epochs)
         callbacks.append(ksr.GradualPruning(
             final_sparsity=args.sparsity, initial_sparsity=0.0, begin_step=0,
-            end_step=max(1, int(0.75 * total)), frequency=max(1, total // 100)))
+            end_step=end_step, frequency=frequency))
     if args.optimizer == "sntasgd":
         callbacks.append(ksr.optimizers.SNTASGDTrigger(monitor="val_loss"))
     if args.time_budget:
@@ -205,6 +271,8 @@ class RunResult:
     test_perplexity: float
     wall_seconds: float
     train_steps: int
+    epochs: int
+    steps_per_epoch: int
 
 
 def train(args):
@@ -220,7 +288,7 @@ def train(args):
     epochs = args.epochs or config["epochs"]
     try:
         train_ids, valid_ids, test_ids, vocab = ptb.load_data(args.data_dir)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:  # missing, empty or malformed
         raise UsageError(str(e)) from None
 
     def data(ids, limit=None):
@@ -230,16 +298,22 @@ def train(args):
             ds, n = ds.take(limit), limit
         return ds.prefetch(2), n
 
-    train_ds, steps_per_epoch = data(train_ids, args.steps_per_epoch)
-    valid_ds, _ = data(valid_ids)
-    test_ds, _ = data(test_ids)
+    splits = {}
+    for name, ids, limit in (("train", train_ids, args.steps_per_epoch),
+                             ("valid", valid_ids, None), ("test", test_ids, None)):
+        try:
+            splits[name] = data(ids, limit)
+        except ValueError as e:  # a split too short for one batch
+            raise UsageError(f"PTB {name} split: {e}") from None
+    (train_ds, steps_per_epoch), (valid_ds, _), (test_ds, _) = splits.values()
     model = build_model(args, config, len(vocab))
-    lr = args.learning_rate or config["lr"]
+    lr = keras_learning_rate(args, config)
+    clipnorm = config["clip"] / config["bptt"]
     if args.optimizer == "sntasgd":
         optimizer = ksr.optimizers.SNTASGD(learning_rate=lr, nonmono=5,
-                                            global_clipnorm=config["clip"])
+                                            global_clipnorm=clipnorm)
     else:
-        optimizer = keras.optimizers.SGD(learning_rate=lr, global_clipnorm=config["clip"])
+        optimizer = keras.optimizers.SGD(learning_rate=lr, global_clipnorm=clipnorm)
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     model.compile(optimizer,
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -264,7 +338,7 @@ def train(args):
     hist["perplexity"] = [math.exp(v) for v in hist.get("loss", [])]
     steps = int(optimizer.iterations.numpy())
     return model, vocab, RunResult(hist, math.exp(valid_loss), math.exp(test_loss),
-                                   wall, steps)
+                                   wall, steps, epochs, steps_per_epoch)
 
 
 def main(argv=None):
@@ -297,17 +371,44 @@ def main(argv=None):
         "dense_params": summary.dense_params,
         "forward_flops_per_token": summary.forward_flops,
         "training_flops_per_token": summary.training_flops,
+        "dense_training_flops_per_token": summary.dense_training_flops,
+        # Gradual pruning trains denser than it ends: its mean over the run.
+        "mean_training_flops_per_token": (
+            round(summary.dense_training_flops * gradual_mean_density(
+                args.sparsity, result.epochs * result.steps_per_epoch,
+                result.train_steps))
+            if args.method == "gradual" else summary.training_flops),
+        "epochs": result.epochs,
+        "steps_per_epoch": result.steps_per_epoch,
     }
     print(f"validation perplexity {result.valid_perplexity:.2f}, "
           f"test perplexity {result.test_perplexity:.2f} "
           f"({result.train_steps} steps, {result.wall_seconds:.0f} s)")
-    if not args.no_export:
-        report = ksr.export_tflite(model, out / "model.tflite",
-                                   sequence_length=SIZES[args.size]["bptt"],
-                                   batch_size=1)
-        print(report)
-        record["tflite"] = report.to_dict() if hasattr(report, "to_dict") else str(report)
     (out / "history.json").write_text(json.dumps(record, indent=1))
+    if not args.no_export:
+        from keras_sparse_rnn.export import ExportError, export_tflite
+
+        # The trained model is stateful with a static batch of 20: export the
+        # one-time-step model (batch 1, the LSTM states as inputs and outputs),
+        # which is how a language model runs on a device; the sequence length
+        # is only that of the verification sequences.
+        try:
+            report = export_tflite(model, out / "model.tflite", streaming=True,
+                                   batch_size=1, sequence_length=SIZES[args.size]["bptt"])
+        except ExportError as e:
+            print(f"error: the TFLite export failed: {e}", file=sys.stderr)
+            record["tflite"] = {"error": str(e)}
+            (out / "history.json").write_text(json.dumps(record, indent=1))
+            return 1
+        print(report)
+        record["tflite"] = {
+            "path": str(report.path), "size_bytes": int(report.size_bytes),
+            "dense_size_bytes": report.dense_size_bytes,
+            "ops": sorted(report.ops), "streaming": bool(report.streaming),
+            "max_abs_error": (None if report.max_abs_error is None
+                              else float(report.max_abs_error)),
+            "notes": [str(n) for n in report.notes]}
+        (out / "history.json").write_text(json.dumps(record, indent=1))
     return 0
 
 

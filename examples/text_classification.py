@@ -1,0 +1,327 @@
+"""Train a sparse LSTM sentiment classifier (IMDB or SST-2) from scratch.
+
+The embedding, the LSTM (optionally bidirectional) and the output layer are
+sparse layers, as in SET-LSTM (Liu et al. 2019, "Intrinsically sparse LSTM
+networks"): `--method` picks how their connectivity evolves (`dense`,
+`static`, `set`, `rigl`, `snfs`, or `gradual` dense-to-sparse pruning),
+`--sparsity` and `--distribution` how sparse they are. Tokenization runs in
+`tf.data` with TF Text (`keras_sparse_rnn.datasets`), outside the model.
+
+    python examples/text_classification.py --dataset imdb --method set \
+        --sparsity 0.9 --epochs 3 --out-dir runs/imdb_set
+
+IMDB: 25,000 training reviews, 20% of them (seeded) held out for
+validation, 25,000 test reviews; `--max-train-examples N` trains on a fixed
+slice (the first N of a seeded shuffle of the training split) for short runs,
+and the vocabulary is built from the examples trained on. SST-2: Kim (2014)'s
+6,920 / 872 / 1,821 sentences. Padding is masked (`mask_zero`).
+
+Writes to `--out-dir`: `history.json` (per-epoch `history`, `test_accuracy`,
+`valid_accuracy`, `wall_seconds`, `active_params`, FLOPs per token, ...),
+`summary.txt` / `summary.json` (the sparsity report) and `model.keras`.
+Data: `--data-dir`, else `$KERAS_SPARSE_RNN_DATA/<dataset>`, else the Keras
+cache. Bad flags or data: a message and exit code 2.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import pathlib
+import sys
+import time
+
+METHODS = ("dense", "static", "set", "rigl", "snfs", "gradual")
+DATASETS = {
+    # sequence length, splitting punctuation off words (SST is tokenized)
+    "imdb": dict(sequence_length=200, split_punctuation=True),
+    "sst2": dict(sequence_length=64, split_punctuation=False),
+}
+
+
+class UsageError(Exception):
+    """A user error: printed without a traceback, exit code 2."""
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--dataset", choices=sorted(DATASETS), default="imdb")
+    p.add_argument("--method", choices=METHODS, default="set")
+    p.add_argument("--sparsity", type=float, default=0.9,
+                   help="global fraction of zeros of the sparse matrices, in [0, 1)")
+    p.add_argument("--distribution", choices=("erdos_renyi", "uniform"),
+                   default="erdos_renyi")
+    p.add_argument("--drop-fraction", type=float, default=0.3,
+                   help="initial fraction of active weights replaced per update")
+    p.add_argument("--update-every-steps", type=int, default=None,
+                   help="topology update every N steps (default: every epoch)")
+    p.add_argument("--bidirectional", action="store_true")
+    p.add_argument("--units", type=int, default=128)
+    p.add_argument("--embedding-dim", type=int, default=128)
+    p.add_argument("--max-tokens", type=int, default=20000,
+                   help="vocabulary size, padding and OOV included")
+    p.add_argument("--sequence-length", type=int, default=None,
+                   help="default: 200 for IMDB, 64 for SST-2")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--max-train-examples", type=int, default=None,
+                   help="train on the first N examples of a seeded shuffle of "
+                        "the training split (a fixed slice, for short runs)")
+    p.add_argument("--max-eval-examples", type=int, default=None,
+                   help="validate and test on the first N examples of a seeded "
+                        "shuffle of each split (default: all)")
+    p.add_argument("--time-budget", type=float, default=None,
+                   help="stop training after this many minutes")
+    p.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto",
+                   help="XLA for the train step ('auto' is False on a CPU)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=None,
+                   help="folder with the dataset's files")
+    p.add_argument("--out-dir", default="runs/text_classification")
+    p.add_argument("--no-save", action="store_true", help="skip model.keras")
+    p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
+    args = p.parse_args(argv)
+    if not 0.0 <= args.sparsity < 1.0:
+        raise UsageError(f"--sparsity must be in [0, 1), got {args.sparsity}")
+    if args.method == "dense":
+        args.sparsity = 0.0  # dense means no zeros; say so in the outputs
+    elif args.sparsity == 0.0:
+        raise UsageError(f"--method {args.method} needs --sparsity > 0")
+    if not 0.0 < args.drop_fraction < 1.0:
+        raise UsageError(f"--drop-fraction must be in (0, 1), got {args.drop_fraction}")
+    for name, minimum in (("update_every_steps", 1), ("units", 1), ("embedding_dim", 1),
+                          ("max_tokens", 3), ("sequence_length", 1), ("batch_size", 1),
+                          ("epochs", 1), ("max_train_examples", 1),
+                          ("max_eval_examples", 1), ("seed", 0)):
+        value = getattr(args, name)
+        if value is not None and value < minimum:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= {minimum}, "
+                             f"got {value}")
+    if not args.learning_rate > 0:
+        raise UsageError(f"--learning-rate must be > 0, got {args.learning_rate}")
+    if args.time_budget is not None and not args.time_budget > 0:
+        raise UsageError(f"--time-budget must be > 0 minutes, got {args.time_budget}")
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise UsageError(f"--data-dir {args.data_dir!r} is not a folder")
+    if args.sequence_length is None:
+        args.sequence_length = DATASETS[args.dataset]["sequence_length"]
+    return args
+
+
+@dataclasses.dataclass
+class Data:
+    train: object
+    valid: object
+    test: object
+    vocab: list
+    num_classes: int
+    num_examples: dict
+
+
+def _take(texts, labels, n, seed):
+    """The first `n` examples of a seeded shuffle (all of them, shuffled, if None)."""
+    import numpy as np
+
+    order = np.random.default_rng(seed).permutation(len(texts))
+    if n is not None:
+        order = order[:n]
+    return [texts[i] for i in order], np.asarray(labels)[order]
+
+
+def load_data(args):
+    """Splits as `tf.data` of `(ids, label)`; the vocabulary from the slice."""
+    from keras_sparse_rnn import datasets
+
+    try:
+        if args.dataset == "imdb":
+            splits = datasets.read_imdb(args.data_dir)
+            # Hold out 20% of the training reviews (seeded) for validation.
+            texts, labels = _take(*splits["train"], None, args.seed)
+            n_valid = len(texts) // 5
+            splits = {"train": (texts[n_valid:], labels[n_valid:]),
+                      "valid": (texts[:n_valid], labels[:n_valid]),
+                      "test": splits["test"]}
+        else:
+            splits = datasets.read_sst(args.data_dir)
+    except (FileNotFoundError, ValueError) as e:  # missing or malformed files
+        raise UsageError(str(e)) from None
+    for name, (texts, _) in splits.items():
+        if not texts:
+            raise UsageError(f"the {args.dataset} {name} split is empty")
+    limits = {"train": args.max_train_examples, "valid": args.max_eval_examples,
+              "test": args.max_eval_examples}
+    splits = {k: _take(*s, limits[k], args.seed + i)
+              for i, (k, s) in enumerate(splits.items())}
+    options = dict(lowercase=True, strip_html=True,
+                   split_punctuation=DATASETS[args.dataset]["split_punctuation"])
+    vocab = datasets.build_vocabulary(splits["train"][0], args.max_tokens, **options)
+    vectorizer = datasets.TextVectorizer(vocab, args.sequence_length, padding="post",
+                                         truncating="post", **options)
+    ds = {k: datasets.make_dataset(*s, vectorizer, args.batch_size,
+                                   shuffle=k == "train", seed=args.seed,
+                                   num_classes=2)
+          for k, s in splits.items()}
+    return Data(ds["train"], ds["valid"], ds["test"], vocab, 2,
+                {k: len(s[0]) for k, s in splits.items()})
+
+
+def build_model(args, vocab_size, num_classes):
+    import keras
+    import keras_sparse_rnn as ksr
+
+    # Gradual pruning starts dense; the others start at the target sparsity
+    # (re-distributed over the matrices below).
+    sparse = 0.0 if args.method == "gradual" else args.sparsity
+    inputs = keras.Input((args.sequence_length,), dtype="int32", name="token_ids")
+    x = ksr.SparseEmbedding(vocab_size, args.embedding_dim, sparsity=sparse,
+                            mask_zero=True, mask_seed=args.seed, name="embedding")(inputs)
+    lstm = ksr.SparseLSTM(args.units, sparsity=sparse, mask_seed=args.seed + 1,
+                          name="lstm")
+    if args.bidirectional:
+        lstm = keras.layers.Bidirectional(lstm, name="bidirectional")
+    x = lstm(x)
+    logits = ksr.SparseDense(num_classes, sparsity=sparse, mask_seed=args.seed + 2,
+                             name="classifier")(x)
+    model = keras.Model(inputs, logits, name=f"{args.dataset}_lstm")
+    if args.method not in ("dense", "gradual"):
+        ksr.distribute_sparsity(model, args.sparsity, args.distribution)
+    return model
+
+
+def gradual_schedule(total_steps):
+    """`(frequency, end_step)`: about 100 pruning steps, the last at 75%.
+
+    `end_step` is a multiple of `frequency` (else tfmot's schedule, which
+    `GradualPruning` repeats, never reaches the final sparsity).
+    """
+    frequency = max(1, total_steps // 100)
+    end_step = max(frequency, int(0.75 * total_steps) // frequency * frequency)
+    return frequency, end_step
+
+
+def gradual_mean_density(final_sparsity, planned_steps, steps_done):
+    """Mean density of the pruned matrices over the steps trained (cubic
+    schedule of `gradual_schedule`), for the run's mean training FLOPs."""
+    import numpy as np
+
+    if steps_done < 1:
+        return 1.0
+    frequency, end_step = gradual_schedule(planned_steps)
+    t = np.arange(1, steps_done + 1)
+    last = np.minimum(t, end_step) // frequency * frequency
+    s = np.where(last >= 1, final_sparsity * (1 - (1 - last / end_step) ** 3), 0.0)
+    return float(np.mean(1.0 - s))
+
+
+def make_callbacks(args, steps_per_epoch, grow_data):
+    import keras
+    import keras_sparse_rnn as ksr
+
+    class TimeBudget(keras.callbacks.Callback):
+        def __init__(self, minutes):
+            super().__init__()
+            self.deadline = time.monotonic() + 60 * minutes
+
+        def on_train_batch_end(self, batch, logs=None):
+            if time.monotonic() > self.deadline:
+                self.model.stop_training = True
+
+    callbacks = []
+    total = steps_per_epoch * args.epochs
+    if args.method in ("set", "rigl", "snfs"):
+        from keras_sparse_rnn.dst import DynamicSparsity
+
+        prune, grow = {"set": ("set", "random"), "rigl": ("magnitude", "gradient"),
+                       "snfs": ("magnitude", "momentum")}[args.method]
+        every = ({"update_every_steps": args.update_every_steps}
+                 if args.update_every_steps else {})
+        callbacks.append(DynamicSparsity(
+            drop_fraction=args.drop_fraction, schedule="cosine", prune=prune,
+            grow=grow, stop=0.75 if total > 1 else None,
+            grow_data=grow_data if grow == "gradient" else None, seed=args.seed,
+            verbose=1 if args.verbose else 0, **every))
+    elif args.method == "gradual":
+        frequency, end_step = gradual_schedule(total)
+        callbacks.append(ksr.GradualPruning(
+            final_sparsity=args.sparsity, initial_sparsity=0.0, begin_step=0,
+            end_step=end_step, frequency=frequency))
+    if args.time_budget:
+        callbacks.append(TimeBudget(args.time_budget))
+    return callbacks
+
+
+def train(args):
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    data = load_data(args)
+    model = build_model(args, len(data.vocab), data.num_classes)
+    optimizer = keras.optimizers.Adam(args.learning_rate)
+    jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    model.compile(optimizer,
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"], jit_compile=jit)
+    steps_per_epoch = -(-data.num_examples["train"] // args.batch_size)
+    grow_data = next(iter(data.train))
+    callbacks = make_callbacks(args, steps_per_epoch, grow_data)
+    start = time.monotonic()
+    history = model.fit(data.train, validation_data=data.valid, epochs=args.epochs,
+                        callbacks=callbacks, verbose=args.verbose)
+    wall = time.monotonic() - start
+    valid = model.evaluate(data.valid, verbose=0, return_dict=True)
+    test = model.evaluate(data.test, verbose=0, return_dict=True)
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    return model, data, dict(
+        history=hist,
+        valid_accuracy=float(valid["accuracy"]), valid_loss=float(valid["loss"]),
+        test_accuracy=float(test["accuracy"]), test_loss=float(test["loss"]),
+        wall_seconds=wall, train_steps=int(optimizer.iterations.numpy()),
+        epochs=args.epochs, steps_per_epoch=steps_per_epoch)
+
+
+def main(argv=None):
+    try:
+        args = parse_args(argv)
+        model, data, result = train(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    import keras_sparse_rnn as ksr
+
+    out = pathlib.Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = ksr.sparsity_summary(model, print_fn=None)
+    (out / "summary.txt").write_text(str(summary) + "\n")
+    (out / "summary.json").write_text(json.dumps(dataclasses.asdict(summary), indent=1))
+    if not args.no_save:
+        model.save(out / "model.keras")
+    mean_flops = summary.training_flops
+    if args.method == "gradual":
+        mean_flops = round(summary.dense_training_flops * gradual_mean_density(
+            args.sparsity, result["epochs"] * result["steps_per_epoch"],
+            result["train_steps"]))
+    record = {
+        "args": vars(args),
+        **result,
+        "num_examples": data.num_examples,
+        "vocab_size": len(data.vocab),
+        "active_params": summary.total_params,
+        "dense_params": summary.dense_params,
+        "forward_flops_per_token": summary.forward_flops,
+        "training_flops_per_token": summary.training_flops,
+        "dense_training_flops_per_token": summary.dense_training_flops,
+        "mean_training_flops_per_token": mean_flops,
+    }
+    (out / "history.json").write_text(json.dumps(record, indent=1))
+    print(f"{args.dataset} {args.method} sparsity {args.sparsity}: "
+          f"validation accuracy {result['valid_accuracy']:.4f}, test accuracy "
+          f"{result['test_accuracy']:.4f} ({result['train_steps']} steps, "
+          f"{result['wall_seconds']:.0f} s, {summary.total_params:,} parameters)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

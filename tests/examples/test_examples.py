@@ -1,0 +1,470 @@
+"""The examples end to end on tiny slices, and the reproduction benchmark.
+
+`ptb_language_model.py` and `text_classification.py` run in this process
+(their `main(argv)`); `tfmot_baseline.py` runs in its own process, as it
+must (tfmot switches `tf.keras` to tf_keras). `benchmarks/reproduce.py`'s
+table, plots and bar checks are tested on hand-made result JSONs.
+"""
+
+import importlib.util
+import json
+import math
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DATA = os.environ.get("KERAS_SPARSE_RNN_DATA",
+                      str(ROOT.parent / "shared" / "data"))
+
+RECORD_KEYS = {"args", "history", "wall_seconds", "train_steps", "active_params",
+               "dense_params", "forward_flops_per_token", "training_flops_per_token",
+               "dense_training_flops_per_token", "mean_training_flops_per_token",
+               "epochs", "steps_per_epoch"}
+
+
+def _module(path, name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def ptb_lm():
+    return _module("examples/ptb_language_model.py", "ptb_language_model_under_test")
+
+
+@pytest.fixture(scope="module")
+def text_clf():
+    return _module("examples/text_classification.py", "text_classification_under_test")
+
+
+@pytest.fixture(scope="module")
+def reproduce():
+    return _module("benchmarks/reproduce.py", "reproduce_under_test")
+
+
+def _run(script, *args, env=None, timeout=600):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow",
+               KERAS_SPARSE_RNN_DATA=DATA, **(env or {}))
+    return subprocess.run([sys.executable, str(ROOT / script), *map(str, args)],
+                          capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=timeout)
+
+
+# --------------------------------------------------------------------------
+# ptb_language_model.py
+# --------------------------------------------------------------------------
+
+
+def test_ptb_static_tiny_end_to_end(ptb_lm, tmp_path):
+    out = tmp_path / "ptb"
+    assert ptb_lm.main(["--size", "tiny", "--method", "static", "--sparsity", "0.8",
+                        "--steps-per-epoch", "5", "--epochs", "2",
+                        "--verbose", "0", "--data-dir", os.path.join(DATA, "ptb"),
+                        "--out-dir", str(out)]) == 0
+    record = json.loads((out / "history.json").read_text())
+    assert RECORD_KEYS | {"valid_perplexity", "test_perplexity"} <= set(record)
+    assert record["train_steps"] == 10
+    assert (record["epochs"], record["steps_per_epoch"]) == (2, 5)
+    hist = record["history"]
+    assert len(hist["val_perplexity"]) == 2
+    np.testing.assert_allclose(hist["val_perplexity"], np.exp(hist["val_loss"]))
+    # Evaluated again after training, from reset states: the last epoch's value.
+    np.testing.assert_allclose(record["valid_perplexity"], hist["val_perplexity"][-1],
+                               rtol=1e-5)
+    assert math.isfinite(record["test_perplexity"])
+    # Zaremba's lr 1 for a loss summed over BPTT 10 is 10 for Keras' mean loss.
+    assert hist["learning_rate"] == [10.0, 10.0]
+    summary = json.loads((out / "summary.json").read_text())
+    active = sum(m["active"] for m in summary["matrices"])
+    size = sum(m["size"] for m in summary["matrices"])
+    assert active == round(0.2 * size) or abs(active / size - 0.2) < 1e-3
+    assert record["active_params"] < record["dense_params"]
+    assert record["mean_training_flops_per_token"] == record["training_flops_per_token"]
+    assert (out / "model.keras").is_file() and (out / "summary.txt").is_file()
+    # The exported file: one time step, batch 1, checked against Keras.
+    tflite = record["tflite"]
+    assert tflite["streaming"] is True
+    assert tflite["size_bytes"] == (out / "model.tflite").stat().st_size > 0
+    assert tflite["max_abs_error"] < 1e-3
+    assert "FULLY_CONNECTED" in tflite["ops"]
+
+
+def test_ptb_initial_weights_differ_between_matrices(ptb_lm):
+    args = ptb_lm.parse_args(["--size", "tiny", "--method", "dense"])
+    model = ptb_lm.build_model(args, dict(ptb_lm.SIZES["tiny"]), 50)
+    cells = [model.get_layer(f"lstm_{i}").cell for i in range(2)]
+    kernels = [c.kernel.numpy() for c in cells] + [c.recurrent_kernel.numpy() for c in cells]
+    for i in range(len(kernels)):
+        for j in range(i + 1, len(kernels)):
+            assert not np.allclose(kernels[i], kernels[j]), (i, j)
+    assert np.abs(kernels[0]).max() <= 0.1
+
+
+@pytest.mark.parametrize("total,expected", [
+    (1300, (13, 975)), (1000, (10, 750)), (4200, (42, 3150)), (250, (2, 186)),
+    (20, (1, 15)), (1, (1, 1)),
+])
+def test_gradual_schedule_end_step_is_a_pruning_step(ptb_lm, text_clf, total, expected):
+    from keras_sparse_rnn.pruning import is_pruning_step
+
+    assert ptb_lm.gradual_schedule(total) == expected
+    assert text_clf.gradual_schedule(total) == expected
+    frequency, end_step = expected
+    if end_step > 1:
+        assert is_pruning_step(end_step, begin_step=0, end_step=end_step,
+                               frequency=frequency)
+
+
+def test_gradual_mean_density_matches_the_schedule(ptb_lm):
+    from keras_sparse_rnn.pruning import polynomial_decay_sparsity
+
+    # 20 steps: prune every step through step 15; the mask of step t holds at t.
+    expected = np.mean([1 - polynomial_decay_sparsity(
+        min(t, 15), final_sparsity=0.75, end_step=15) for t in range(1, 21)])
+    np.testing.assert_allclose(ptb_lm.gradual_mean_density(0.75, 20, 20), expected,
+                               rtol=1e-6)
+    assert ptb_lm.gradual_mean_density(0.75, 20, 0) == 1.0
+
+
+def test_ptb_gradual_starts_dense_and_ends_at_target(ptb_lm, tmp_path):
+    out = tmp_path / "gradual"
+    assert ptb_lm.main(["--size", "tiny", "--method", "gradual", "--sparsity", "0.75",
+                        "--steps-per-epoch", "10", "--epochs", "2", "--no-export",
+                        "--verbose", "0", "--out-dir", str(out)]) == 0
+    record = json.loads((out / "history.json").read_text())
+    # 20 steps: frequency 1, end step 15. At the end of epoch 1 the masks are
+    # those of step 11, about to run: 0.75 * (1 - (1 - 11/15)^3); then 0.75.
+    np.testing.assert_allclose(record["history"]["pruning_sparsity"],
+                               [0.75 * (1 - (4 / 15) ** 3), 0.75], rtol=1e-6)
+    summary = json.loads((out / "summary.json").read_text())
+    for m in summary["matrices"]:
+        assert abs(m["density"] - 0.25) < 1e-3, m
+    dense_flops = record["dense_training_flops_per_token"]
+    assert record["training_flops_per_token"] < record["mean_training_flops_per_token"]
+    assert record["mean_training_flops_per_token"] < dense_flops
+    np.testing.assert_allclose(record["mean_training_flops_per_token"],
+                               dense_flops * ptb_lm.gradual_mean_density(0.75, 20, 20),
+                               atol=1)
+
+
+# --------------------------------------------------------------------------
+# text_classification.py
+# --------------------------------------------------------------------------
+
+
+def test_imdb_set_tiny_end_to_end(text_clf, tmp_path):
+    out = tmp_path / "imdb"
+    assert text_clf.main(["--dataset", "imdb", "--method", "set", "--sparsity", "0.9",
+                          "--max-train-examples", "200", "--max-eval-examples", "100",
+                          "--epochs", "2", "--units", "8", "--embedding-dim", "8",
+                          "--sequence-length", "32", "--batch-size", "50",
+                          "--max-tokens", "500", "--verbose", "0",
+                          "--out-dir", str(out)]) == 0
+    record = json.loads((out / "history.json").read_text())
+    assert RECORD_KEYS | {"valid_accuracy", "test_accuracy"} <= set(record)
+    assert record["num_examples"] == {"train": 200, "valid": 100, "test": 100}
+    assert record["vocab_size"] == 500
+    assert (record["train_steps"], record["steps_per_epoch"]) == (8, 4)
+    hist = record["history"]
+    assert len(hist["val_accuracy"]) == 2 and len(hist["accuracy"]) == 2
+    # One topology update: after epoch 1 (step 4 < 75% of 8 steps).
+    assert hist["dst_updates"] == [1.0, 0.0]
+    for key in ("valid_accuracy", "test_accuracy"):
+        # 100 examples: accuracy is a multiple of 1/100.
+        assert 0 <= record[key] <= 1
+        assert abs(record[key] * 100 - round(record[key] * 100)) < 1e-4
+    np.testing.assert_allclose(record["valid_accuracy"], hist["val_accuracy"][-1],
+                               rtol=1e-6)
+    summary = json.loads((out / "summary.json").read_text())
+    active = sum(m["active"] for m in summary["matrices"])
+    size = sum(m["size"] for m in summary["matrices"])
+    assert abs(active / size - 0.1) < 2e-3
+    assert record["active_params"] < record["dense_params"]
+    assert (out / "model.keras").is_file()
+
+
+def test_sst2_bidirectional_gradual_tiny(text_clf, tmp_path):
+    out = tmp_path / "sst2"
+    assert text_clf.main(["--dataset", "sst2", "--method", "gradual", "--sparsity",
+                          "0.5", "--bidirectional", "--max-train-examples", "64",
+                          "--max-eval-examples", "32", "--epochs", "1", "--units", "8",
+                          "--embedding-dim", "8", "--batch-size", "16", "--no-save",
+                          "--verbose", "0", "--out-dir", str(out)]) == 0
+    record = json.loads((out / "history.json").read_text())
+    assert record["num_examples"] == {"train": 64, "valid": 32, "test": 32}
+    assert record["args"]["sequence_length"] == 64
+    # 4 steps: frequency 1, end step 3: the last pruning reaches 0.5.
+    assert record["history"]["pruning_sparsity"] == [0.5]
+    summary = json.loads((out / "summary.json").read_text())
+    # embedding, 2 directions x (kernel, recurrent kernel), classifier
+    assert len(summary["matrices"]) == 6
+    assert summary["matrices"][-1]["shape"] == [16, 2]
+    for m in summary["matrices"]:
+        assert abs(m["density"] - 0.5) < 0.01, m
+    assert not (out / "model.keras").exists()
+
+
+def test_text_classification_data_slice_is_fixed(text_clf):
+    texts = [f"text {i}" for i in range(10)]
+    labels = np.arange(10)
+    a = text_clf._take(texts, labels, 4, seed=3)
+    b = text_clf._take(texts, labels, 4, seed=3)
+    assert a[0] == b[0] and list(a[1]) == list(b[1])
+    assert [int(t.split()[1]) for t in a[0]] == list(a[1])
+    assert len(set(a[0])) == 4
+    assert sorted(text_clf._take(texts, labels, None, seed=3)[1]) == list(range(10))
+
+
+# --------------------------------------------------------------------------
+# tfmot_baseline.py (its own process)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_tfmot_baseline_tiny(tmp_path):
+    from keras_sparse_rnn.pruning import kept_count
+
+    out = tmp_path / "tfmot"
+    result = _run("examples/tfmot_baseline.py", "--size", "tiny", "--sparsity", "0.5",
+                  "--steps-per-epoch", "6", "--epochs", "2", "--verbose", "0",
+                  "--out-dir", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((out / "history.json").read_text())
+    assert RECORD_KEYS | {"valid_perplexity", "test_perplexity"} <= set(record)
+    assert record["args"]["method"] == "tfmot"
+    assert record["train_steps"] == 12
+    hist = record["history"]
+    assert len(hist["val_perplexity"]) == 2
+    np.testing.assert_allclose(hist["val_perplexity"], np.exp(hist["val_loss"]))
+    assert hist["learning_rate"] == [10.0, 10.0]
+    # 12 steps: frequency 1, end step 9; at step 6: 0.5 * (1 - (1/3)^3).
+    np.testing.assert_allclose(hist["pruning_sparsity"],
+                               [0.5 * (1 - (1 / 3) ** 3), 0.5], rtol=1e-4)
+    matrices = {(m["layer"], m["name"]): m for m in record["pruned_matrices"]}
+    assert set(matrices) == {("embedding", "embeddings"), ("lstm_0", "kernel"),
+                             ("lstm_0", "recurrent_kernel"), ("lstm_1", "kernel"),
+                             ("lstm_1", "recurrent_kernel"), ("softmax", "kernel")}
+    for m in matrices.values():  # tfmot's count, as GradualPruning's
+        assert m["active"] == kept_count(m["size"], 0.5), m
+    # embedding, 2 x (kernel, recurrent kernel, bias), softmax kernel and bias
+    assert record["dense_params"] == (10000 * 32 + 2 * (2 * 32 * 128 + 128)
+                                      + 32 * 10000 + 10000) == 666640
+    assert record["active_params"] == (sum(m["active"] for m in matrices.values())
+                                       + 2 * 128 + 10000)
+    assert record["forward_flops_per_token"] == 2 * sum(
+        m["active"] for k, m in matrices.items() if k[1] != "embeddings")
+    assert (out / "model.keras").is_file()
+
+
+# --------------------------------------------------------------------------
+# Bad input: a message, exit code 2, no traceback
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("script,args,message", [
+    ("examples/ptb_language_model.py", ["--sparsity", "1"], "--sparsity must be in [0, 1)"),
+    ("examples/ptb_language_model.py", ["--method", "magic"], "invalid choice"),
+    ("examples/ptb_language_model.py", ["--bogus"], "unrecognized arguments"),
+    ("examples/ptb_language_model.py", ["--data-dir", "/nonexistent/ptb"], "is not a folder"),
+    ("examples/ptb_language_model.py", ["--method", "set", "--sparsity", "0"],
+     "needs --sparsity > 0"),
+    ("examples/text_classification.py", ["--sparsity", "1.0"], "--sparsity must be in [0, 1)"),
+    ("examples/text_classification.py", ["--max-train-examples", "0"],
+     "--max-train-examples must be >= 1, got 0"),
+    ("examples/text_classification.py", ["--dataset", "mnist"], "invalid choice"),
+    ("examples/tfmot_baseline.py", ["--sparsity", "0"], "--sparsity must be in (0, 1)"),
+    ("examples/tfmot_baseline.py", ["--cell", "rhn"], "invalid choice"),
+    ("examples/tfmot_baseline.py", ["--epochs", "0"], "--epochs must be >= 1"),
+    ("benchmarks/reproduce.py", ["--profile", "huge"], "invalid choice"),
+    ("benchmarks/reproduce.py", ["--profile", "quick", "--only", "nope"],
+     "--only nope matches no run"),
+])
+def test_bad_flags_exit_2_without_traceback(script, args, message):
+    result = _run(script, *args, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_or_empty_data_exit_2(tmp_path):
+    empty = tmp_path / "ptb"
+    empty.mkdir()
+    for split in ("train", "valid", "test"):
+        (empty / f"ptb.{split}.txt").write_text("")
+    result = _run("examples/ptb_language_model.py", "--size", "tiny", "--no-export",
+                  "--data-dir", empty, "--out-dir", tmp_path / "out")
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "ptb.train.txt is empty" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = _run("examples/text_classification.py", "--data-dir", tmp_path,
+                  "--out-dir", tmp_path / "out")
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "train.jsonl.xz" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------
+# benchmarks/reproduce.py
+# --------------------------------------------------------------------------
+
+
+def test_reproduce_dry_run_lists_the_grid(reproduce, capsys, tmp_path):
+    assert reproduce.main(["--profile", "quick", "--dry-run",
+                           "--results-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("profile quick: 13 runs")
+    names = [line.split()[1] for line in lines[1:]]
+    assert names == [
+        "ptb_lstm_small_dense",
+        *[f"ptb_lstm_small_{m}_{s}" for s in ("0.67", "0.9")
+          for m in ("static", "set", "rigl", "gradual", "tfmot")],
+        "imdb_dense", "imdb_set_0.9"]
+    assert all("[todo]" in line for line in lines[1:])
+    # Every PTB run: the same epochs and fixed slice.
+    assert all("--epochs 6 --steps-per-epoch 700" in line for line in lines[1:12])
+    assert "examples/tfmot_baseline.py" in lines[6]
+    assert reproduce.main(["--profile", "quick", "--dry-run", "--only", "ptb_*_0.9",
+                           "--results-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.count("\n") == 6
+    full = reproduce.grid("full")
+    assert len(full) == 100
+    assert {r.method for r in full} == set(reproduce.METHOD_ORDER)
+    assert not any(r.method == "tfmot" and r.group.startswith("rhn") for r in full)
+
+
+def _ptb(ppl_per_epoch, test, active, flops, wall, steps=700):
+    return {"history": {"val_perplexity": list(ppl_per_epoch)},
+            "valid_perplexity": ppl_per_epoch[-1], "test_perplexity": test,
+            "active_params": active, "forward_flops_per_token": flops,
+            "training_flops_per_token": 3 * flops,
+            "mean_training_flops_per_token": 3 * flops,
+            "wall_seconds": wall, "epochs": len(ppl_per_epoch), "steps_per_epoch": steps}
+
+
+def _imdb(valid, test):
+    return {"history": {}, "valid_accuracy": valid, "test_accuracy": test,
+            "active_params": 1000, "forward_flops_per_token": 10,
+            "training_flops_per_token": 30, "mean_training_flops_per_token": 30,
+            "wall_seconds": 50.0, "epochs": 3, "steps_per_epoch": 313,
+            "num_examples": {"train": 20000}}
+
+
+def _quick_records(**ppl):
+    """Hand-made results of the quick grid; `ppl` overrides by run name."""
+    values = {"dense": 120.0, "static_0.67": 140.0, "set_0.67": 125.0,
+              "rigl_0.67": 128.0, "gradual_0.67": 123.0, "tfmot_0.67": 124.0,
+              "static_0.9": 160.0, "set_0.9": 150.0, "rigl_0.9": 155.0,
+              "gradual_0.9": 140.0, "tfmot_0.9": 141.0}
+    values.update(ppl)
+    records = {}
+    for key, value in values.items():
+        records[f"ptb_lstm_small_{key}"] = _ptb([400.0, 2 * value, value],
+                                                value * 0.96, 1000, 500, 300.0)
+    records["imdb_dense"] = _imdb(0.86, 0.85)
+    records["imdb_set_0.9"] = _imdb(0.85, 0.84)
+    return records
+
+
+def _status(bars):
+    return [b["status"] for b in bars]
+
+
+def test_bar_checks_from_the_numbers(reproduce):
+    runs = reproduce.grid("quick")
+    bars = reproduce.check_bars(_quick_records(), runs)
+    assert _status(bars) == ["met", "met", "met"]
+    assert "best dynamic set 125.00 vs dense 120.00 (+4.2%, limit +5.0%)" in bars[0]["detail"]
+    assert "SET 84.00% vs dense 85.00% (-1.00 points" in bars[2]["detail"]
+    # 127 / 120 = +5.8%: outside 5%, though below static.
+    bars = reproduce.check_bars(_quick_records(**{"set_0.67": 127.0}), runs)
+    assert _status(bars)[0] == "missed"
+    # The best dynamic is within 5% but not below static.
+    bars = reproduce.check_bars(_quick_records(**{"static_0.67": 124.0}), runs)
+    assert _status(bars)[0] == "missed"
+    # Exactly 5% is within.
+    bars = reproduce.check_bars(_quick_records(**{"set_0.67": 126.0}), runs)
+    assert _status(bars)[0] == "met"
+    # At 0.9 one dynamic method worse than static: missed.
+    bars = reproduce.check_bars(_quick_records(**{"rigl_0.9": 161.0}), runs)
+    assert _status(bars)[1] == "missed"
+    assert "set 150.00, rigl 161.00 vs static 160.00" in bars[1]["detail"]
+    # Gradual and tfmot are not dynamic: they do not count for the bars.
+    bars = reproduce.check_bars(_quick_records(**{"gradual_0.9": 999.0}), runs)
+    assert _status(bars)[1] == "met"
+    records = _quick_records()
+    records["imdb_set_0.9"] = _imdb(0.85, 0.8349)
+    assert _status(reproduce.check_bars(records, runs))[2] == "missed"
+    records["imdb_set_0.9"] = _imdb(0.85, 0.835)
+    assert _status(reproduce.check_bars(records, runs))[2] == "met"
+    records = _quick_records()
+    del records["ptb_lstm_small_rigl_0.67"], records["imdb_dense"]
+    assert _status(reproduce.check_bars(records, runs)) == ["not run", "met", "not run"]
+
+
+def test_report_table_and_plots(reproduce, tmp_path):
+    runs = reproduce.grid("quick")
+    records = _quick_records()
+    del records["ptb_lstm_small_tfmot_0.9"]
+    folder = tmp_path / "reproduce_quick"
+    folder.mkdir()
+    for name, record in records.items():
+        (folder / f"{name}.json").write_text(json.dumps(record))
+    md, bars = reproduce.write_report("quick", tmp_path)
+    text = md.read_text()
+    assert md == tmp_path / "reproduce_quick.md"
+    assert "12 of 13 runs done" in text
+    assert "the first 700 of its 2,323 batches" in text and "6 epochs" in text
+    assert ("| set | 0.67 | 125.00 | 120.00 | 1.042 | 1,000 | 500 | 1,500 | 300 | 1.00 "
+            "| 3 x 700 |") in text
+    assert "| dense | 0 | 120.00 | 115.20 | 1.000 |" in text
+    assert "| set | 0.9 | 85.00% | 84.00% | -1.00 | 1,000 | 10 | 30 | 50 | 3 x 313 | 20,000 |" in text
+    assert "Runs not done yet: ptb_lstm_small_tfmot_0.9." in text
+    assert "- **met**: PTB lstm small, sparsity 0.67" in text
+    for suffix in ("ppl_per_epoch", "ppl_vs_sparsity"):
+        png = tmp_path / f"reproduce_quick_{suffix}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"![reproduce_quick_{suffix}](reproduce_quick_{suffix}.png)" in text
+    assert _status(bars) == ["met", "met", "met"]
+
+
+def test_reproduce_resumes_from_existing_json(reproduce, tmp_path, capsys):
+    folder = tmp_path / "reproduce_quick"
+    folder.mkdir()
+    (folder / "imdb_dense.json").write_text(json.dumps(_imdb(0.86, 0.85)))
+    assert reproduce.main(["--profile", "quick", "--only", "imdb_dense",
+                           "--results-dir", str(tmp_path),
+                           "--runs-dir", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "1 of 1 runs done, 0 to run" in out
+    assert "NOT RUN  IMDB" in out
+    assert not (tmp_path / "runs").exists()
+    assert (tmp_path / "reproduce_quick.md").is_file()
+
+
+@pytest.mark.slow
+def test_reproduce_executes_a_run_in_a_subprocess(reproduce, tmp_path):
+    run = reproduce.Run("ptb_tiny_static", "ptb", "lstm tiny", "static", 0.8,
+                        "examples/ptb_language_model.py",
+                        ["--size", "tiny", "--method", "static", "--sparsity", "0.8",
+                         "--epochs", "1", "--steps-per-epoch", "3", "--no-export"])
+    path = tmp_path / "results" / "ptb_tiny_static.json"
+    record = reproduce.execute(run, path, tmp_path / "runs")
+    assert record is not None and path.is_file()
+    saved = json.loads(path.read_text())
+    assert saved["run"]["name"] == "ptb_tiny_static"
+    assert saved["run"]["command"].startswith("examples/ptb_language_model.py --size tiny")
+    assert saved["train_steps"] == 3
+    assert (tmp_path / "runs" / "ptb_tiny_static" / "train.log").is_file()
+    bad = reproduce.Run("bad", "ptb", "lstm tiny", "static", 0.8,
+                        "examples/ptb_language_model.py", ["--sparsity", "2"])
+    assert reproduce.execute(bad, tmp_path / "results" / "bad.json",
+                             tmp_path / "runs") is None
+    assert not (tmp_path / "results" / "bad.json").exists()
