@@ -16,9 +16,12 @@ setup(
         "keras>=3.15,<3.16",
         "tensorflow-text==2.21.*",
         "numpy",
+        # The LiteRT interpreter and flatbuffer schema: export_tflite verifies
+        # and inspects its files with them.
+        "ai-edge-litert",
     ],
     extras_require={
-        "test": ["pytest", "ai-edge-litert"],
+        "test": ["pytest"],
         "baselines": ["tensorflow-model-optimization==0.8.*", "tf-keras==2.21.*"],
         "bench": ["matplotlib"],
     },
