@@ -75,12 +75,46 @@ def exact_counts(sizes, densities, total_active):
     return counts
 
 
+def _counts(sizes, block_sizes, densities, sparsity):
+    """Active counts (in blocks, or weights) near `density * size`.
+
+    With one block size for all (1 when there are no blocks) the total is
+    exact: `round((1 - sparsity) * total)`, in that unit. With matrices of
+    different block sizes (block-sparse kernels beside an unblocked
+    embedding), each block-sparse matrix gets its nearest whole number of
+    blocks and the unblocked ones share what remains of the exact total in
+    weights.
+    """
+    if len(set(block_sizes)) == 1:
+        return exact_counts(sizes, densities, active_count(sum(sizes), sparsity))
+    counts = [None] * len(sizes)
+    weights = [n * b for n, b in zip(sizes, block_sizes)]
+    left = active_count(sum(weights), sparsity)
+    free = []
+    for i, (n, b, d) in enumerate(zip(sizes, block_sizes, densities)):
+        if b == 1:
+            free.append(i)
+        else:
+            counts[i] = min(n, max(1, int(round(d * n))))
+            left -= counts[i] * b
+    ideal = sum(densities[i] * sizes[i] for i in free)
+    scale = left / ideal if ideal else 0.0
+    free_counts = exact_counts(
+        [sizes[i] for i in free],
+        [min(1.0, densities[i] * scale) for i in free], left)
+    for i, c in zip(free, free_counts):
+        counts[i] = c
+    return counts
+
+
 def distribute_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
     """Re-draws the masks of a built model under one global sparsity.
 
     Its sparse matrices together then hold exactly
     `round((1 - sparsity) * total)` active weights, spread as `method` says
-    (for block-sparse layers, `total` and the counts are in blocks).
+    (when every matrix is block-sparse with one block shape, `total` and the
+    counts are in blocks; block-sparse matrices beside unblocked ones get
+    whole blocks and the unblocked ones the rest of the exact total).
     The sparse weights are re-initialized from their initializers and masked:
     call it after building the model and before training.
 
@@ -112,23 +146,25 @@ def distribute_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
     validate_bool(per_gate, "per_gate")
     specs = sparse_weight_info(model)
 
-    # Counts are in blocks for block-sparse matrices (in weights otherwise):
-    # a matrix is its grid of blocks.
-    units = []  # (spec, gate index or None, shape of the matrix's grid)
+    # Densities come from the matrices' own shapes; a block-sparse matrix's
+    # count is a whole number of blocks, counted on its grid of blocks.
+    units = []  # (spec, gate index or None, weight shape, grid shape)
     for spec in specs:
-        shape = block_grid(spec.weight.shape, spec.block_shape)
+        shape = tuple(spec.weight.shape)
+        grid = block_grid(spec.weight.shape, spec.block_shape)
         if per_gate and spec.gates > 1:
-            gate_shape = shape[:-1] + (shape[-1] // spec.gates,)
-            units += [(spec, g, gate_shape) for g in range(spec.gates)]
+            split = lambda s: s[:-1] + (s[-1] // spec.gates,)  # noqa: E731
+            units += [(spec, g, split(shape), split(grid))
+                      for g in range(spec.gates)]
         else:
-            units.append((spec, None, shape))
-    shapes = [u[2] for u in units]
-    sizes = [int(np.prod(s)) for s in shapes]
-    densities = _DENSITY_FUNCTIONS[method](shapes, sparsity)
-    counts = exact_counts(sizes, densities, active_count(sum(sizes), sparsity))
+            units.append((spec, None, shape, grid))
+    densities = _DENSITY_FUNCTIONS[method]([u[2] for u in units], sparsity)
+    sizes = [int(np.prod(u[3])) for u in units]  # in blocks, or weights
+    block_sizes = [int(np.prod(u[2])) // n for u, n in zip(units, sizes)]
+    counts = _counts(sizes, block_sizes, densities, sparsity)
 
     result = {}
-    for (spec, gate, _), size, count in zip(units, sizes, counts):
+    for (spec, gate, _, _), size, count in zip(units, sizes, counts):
         if count == 0:
             raise ValueError(
                 f"sparsity {sparsity} leaves no active weight in "

@@ -71,6 +71,49 @@ def test_per_gate_and_config_round_trip(tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def _block_model(embedding):
+    from keras_sparse_rnn import SparseEmbedding
+
+    layers = [keras.Input((6,), dtype="int32")]
+    if embedding:
+        layers.append(SparseEmbedding(400, 16, mask_seed=0))
+    else:
+        layers.append(keras.layers.Embedding(400, 16))
+    layers += [SparseLSTM(16, return_sequences=True, block=(1, 4), mask_seed=1),
+               SparseDense(400, block=(1, 4), mask_seed=2)]
+    return keras.Sequential(layers)
+
+
+@pytest.mark.parametrize("method", ["erdos_renyi", "uniform"])
+def test_blocks_beside_an_unblocked_embedding(method):
+    # The kernels get whole blocks of 4, the embedding the rest: the total
+    # in weights is exact and each matrix is near its density.
+    model = _block_model(embedding=True)
+    distribute_sparsity(model, 0.8, method)
+    specs = sparse_weight_info(model)
+    total = sum(int(np.prod(s.weight.shape)) for s in specs)
+    active = sum(int(s.mask.numpy().sum()) for s in specs)
+    assert active == round(0.2 * total)
+    densities = erdos_renyi_densities([tuple(s.weight.shape) for s in specs], 0.8) \
+        if method == "erdos_renyi" else [0.2] * len(specs)
+    for spec, density in zip(specs, densities):
+        mask = spec.mask.numpy()
+        assert spec.layer.expected_active_count(spec.name) == int(mask.sum())
+        size = mask.size
+        assert abs(mask.sum() - density * size) <= max(4, 0.01 * size)
+        if spec.block_shape is not None:  # (4, 1) on a kernel: rows in fours
+            groups = mask.reshape(mask.shape[0] // 4, 4, mask.shape[1])
+            assert np.all(groups.min(axis=1) == groups.max(axis=1))
+
+
+def test_blocks_only_count_in_blocks():
+    model = _block_model(embedding=False)
+    distribute_sparsity(model, 0.8, "erdos_renyi")
+    specs = sparse_weight_info(model)
+    blocks = sum(int(np.prod(s.weight.shape)) // 4 for s in specs)
+    assert sum(int(s.mask.numpy().sum()) for s in specs) == 4 * round(0.2 * blocks)
+
+
 def test_bad_input():
     model = _two_dense()
     with pytest.raises(ValueError, match=r"sparsity must be in \[0, 1\), got 1.0"):

@@ -128,7 +128,7 @@ class SparseLayerMixin:
             block_shape = (self.block[1], self.block[0])
             masks_lib.block_grid(weight.shape, block_shape)
         values = masks_lib.random_mask(
-            weight.shape, sparsity, masks_lib.stable_seed(self.mask_seed, name),
+            weight.shape, sparsity, self._mask_stream_seed(weight, name),
             gates, block_shape,
         )
         mask = self.add_weight(
@@ -145,6 +145,19 @@ class SparseLayerMixin:
             self, name, weight, mask, gates, gate_names, kind, block_shape
         )
         self._sparse_registry.initializers[name] = initializer
+
+    def _mask_stream_seed(self, weight, name):
+        """The seed of a weight's initial mask: `mask_seed` and its name.
+
+        `Bidirectional` builds its backward layer from the forward layer's
+        config (the same `mask_seed`) under the name `backward_<name>`: that
+        direction draws its own masks, else both directions would share
+        their connectivity.
+        """
+        parts = weight.path.split("/")[:-1]
+        if any(p.startswith("backward_") for p in parts):
+            return masks_lib.stable_seed(self.mask_seed, "backward", name)
+        return masks_lib.stable_seed(self.mask_seed, name)
 
     @property
     def sparse_weights(self):
@@ -174,7 +187,7 @@ class SparseLayerMixin:
         self.sparsity[name] = sparsity
         values = masks_lib.random_mask(
             spec.weight.shape, sparsity,
-            masks_lib.stable_seed(self.mask_seed, name), spec.gates,
+            self._mask_stream_seed(spec.weight, name), spec.gates,
             spec.block_shape,
         )
         spec.mask.assign(values)

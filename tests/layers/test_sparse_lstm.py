@@ -176,6 +176,28 @@ class TestContainers:
         assert all(m.name == w.name + "_mask" for w, m in pairs)
         assert outer(np.zeros((1, 6, 4))).shape == (1, 6, 2)
 
+    @pytest.mark.parametrize("wrap", ["layer", "cell"])
+    def test_bidirectional_directions_have_their_own_masks(self, wrap):
+        def build():
+            if wrap == "layer":
+                rnn = SparseLSTM(8, sparsity=0.5, mask_seed=4)
+            else:
+                rnn = keras.layers.RNN(SparseLSTMCell(8, sparsity=0.5, mask_seed=4))
+            return keras.Sequential([keras.Input((5, 6)),
+                                     keras.layers.Bidirectional(rnn)])
+
+        first, second = build(), build()
+        masks = [m.numpy() for _, m in sparse_weights(first)]
+        paths = [w.path for w, _ in sparse_weights(first)]
+        backward = [m for m, p in zip(masks, paths) if "backward_" in p]
+        forward = [m for m, p in zip(masks, paths) if "forward_" in p]
+        assert len(backward) == len(forward) == 2
+        for b, f in zip(backward, forward):
+            assert b.sum() == f.sum() and not np.array_equal(b, f)
+        # The same seed still gives the same masks, direction by direction.
+        for a, b in zip(masks, [m.numpy() for _, m in sparse_weights(second)]):
+            np.testing.assert_array_equal(a, b)
+
     def test_no_sparse_layer_raises(self):
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
         with pytest.raises(ValueError, match="has no sparse layer"):
