@@ -9,7 +9,8 @@ import keras_sparse_rnn as ksr
 from keras_sparse_rnn.dst import DynamicSparsity
 from keras_sparse_rnn.dst.callback import STATE_ATTR
 
-from dst_helpers import BATCH, TopologyChecker, compile_lm, data, gate_counts, lm, masks_of
+from dst_helpers import (BATCH, SEQ, VOCAB, TopologyChecker, compile_lm, data,
+                         gate_counts, lm, masks_of)
 
 X, Y = data()
 GROW_DATA = (X[:8], Y[:8])
@@ -220,14 +221,96 @@ def test_logs_and_verbose(capsys):
     assert "gate shares i " in lines[0]
 
 
-def test_redistribution_gates_moves_shares():
-    model = compile_lm(lm(sparsity=0.5))
+@pytest.mark.parametrize("redistribution", ["none", "gates"])
+def test_redistribution_fixes_or_frees_the_gate_counts(redistribution):
+    # Equal gate counts at the start (a sparsity per gate): "none" keeps each
+    # gate's count, "gates" keeps only the matrix's total and lets them drift.
+    model = compile_lm(lm(sparsity={"kernel": [0.5] * 4, "recurrent_kernel": [0.5] * 4},
+                          sparse_ends=False))
+    start = gate_counts(model)
+    assert all(len(set(c)) == 1 for c in start)
+    cb = DynamicSparsity(0.5, grow="gradient", grow_data=GROW_DATA,
+                         redistribution=redistribution, schedule="constant")
+    history = _fit(model, [cb, TopologyChecker(per_gate=redistribution == "none")])
+    end = gate_counts(model)
+    assert [sum(c) for c in end] == [sum(c) for c in start]
+    shares = [history.history[f"dst_share_{g}"] for g in "ifco"]
+    assert sum(s[-1] for s in shares) == pytest.approx(1.0)
+    if redistribution == "none":
+        assert end == start
+        assert all(s == [0.25] * 3 for s in shares)
+    else:
+        assert end != start
+        assert any(s[-1] != 0.25 for s in shares)
+
+
+def _rnn_model(kind):
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    if kind == "gru":
+        rnn = ksr.SparseGRU(8, sparsity=0.5, mask_seed=2, return_sequences=True,
+                            name="rnn")
+    else:
+        rnn = ksr.SparseRHN(8, depth=2, sparsity=0.5, mask_seed=2,
+                            return_sequences=True, name="rnn")
+    return keras.Sequential([
+        keras.Input((SEQ,), dtype="int32"),
+        keras.layers.Embedding(VOCAB, 8, name="emb"), rnn,
+        keras.layers.Dense(VOCAB, name="softmax")])
+
+
+@pytest.mark.parametrize("kind,gates", [("gru", "zrh"), ("rhn", "HT")])
+def test_gru_and_rhn_gates(kind, gates):
+    model = compile_lm(_rnn_model(kind), jit_compile=True)
+    assert model.jit_compile is True
+    start = gate_counts(model)
     cb = DynamicSparsity(0.5, grow="gradient", grow_data=GROW_DATA,
                          redistribution="gates", schedule="constant")
-    history = _fit(model, [cb])
-    shares = [history.history[f"dst_share_{g}"] for g in "ifco"]
-    assert any(s[0] != s[1] or s[0] != 0.25 for s in shares)
-    assert sum(s[-1] for s in shares) == pytest.approx(1.0)
+    checker = TopologyChecker(per_gate=False)
+    history = _fit(model, [cb, checker])
+    assert [u["step"] for u in cb.updates] == [8, 16]
+    assert checker.newly_active > 0
+    assert [sum(c) for c in gate_counts(model)] == [sum(c) for c in start]
+    shares = {g: history.history[f"dst_share_{g}"] for g in gates}
+    assert sum(s[-1] for s in shares.values()) == pytest.approx(1.0)
+    assert not any(k.startswith("dst_share_") and k[10:] not in gates
+                   for k in history.history)
+
+
+def test_sntasgd_averages_follow_the_topology():
+    from keras_sparse_rnn.optimizers import SNTASGD
+
+    class SwitchAtFirstBatch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if not self.model.optimizer.averaging:
+                self.model.optimizer.switch_to_averaging()
+
+    class MasksBeforeUpdate(keras.callbacks.Callback):
+        # Before DynamicSparsity in the list: sees the masks before its update.
+        def on_epoch_end(self, epoch, logs=None):
+            self.masks = masks_of(self.model)
+
+    model = compile_lm(lm(), SNTASGD(0.5), jit_compile=True)
+    before = MasksBeforeUpdate()
+    cb = DynamicSparsity(0.4, grow="random", schedule="constant")
+    _fit(model, [SwitchAtFirstBatch(), before, cb, TopologyChecker()])
+    assert [u["step"] for u in cb.updates] == [8, 16]
+    optimizer = model.optimizer
+    for (w, m), old in zip(ksr.sparse_weights(model), before.masks):
+        mask = m.numpy()
+        index = optimizer._get_variable_index(w)
+        average = optimizer._averages[index].numpy()
+        count = optimizer._average_counts[index].numpy()
+        # The averaged (finalized) weights and the averages are as sparse as
+        # the masks; weights grown at step 16 are averaged over the 8 steps
+        # since, the others over the 23 since the switch after step 1.
+        assert np.all(w.numpy()[mask == 0] == 0)
+        assert np.all(average[mask == 0] == 0) and np.all(count[mask == 0] == 0)
+        np.testing.assert_array_equal(w.numpy(), average)
+        grown = (mask == 1) & (old == 0)
+        assert grown.any()
+        assert np.all(count[grown] == 8)
+        assert count.max() == 23
 
 
 # Reproducibility -----------------------------------------------------------
