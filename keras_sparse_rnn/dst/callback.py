@@ -242,10 +242,14 @@ class DynamicSparsity(keras.callbacks.Callback):
     restore; an update that a restored run has not done yet (whatever the
     order of the callbacks) is done at the start of the next epoch. So an
     interrupted run resumed with `BackupAndRestore` ends with the masks of
-    an uninterrupted one. `get_state()` / `set_state()` move the state by
-    hand. With `stop=None` (or fractions) the plan of the current `fit` call
-    is used: when you split one training over several `fit` calls, give
-    `stop` (and `start`) in steps.
+    an uninterrupted one. To resume from a `model.save_weights` file
+    instead, attach the state before loading: `callback.set_model(model)`,
+    then `model.load_weights(path)`, then `fit` (loading first would leave
+    the new callback with a fresh state). `keras.models.load_model` returns
+    a model without the state: move it by hand with `get_state()` /
+    `set_state()`. With `stop=None` (or fractions) the plan of the current
+    `fit` call is used: when you split one training over several `fit`
+    calls, give `stop` (and `start`) in steps.
 
     Args:
         drop_fraction: Fraction `zeta_0` of each matrix's active weights

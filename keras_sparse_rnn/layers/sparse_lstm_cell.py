@@ -62,7 +62,7 @@ class SparseLSTMCell(SparseLayerMixin, keras.layers.LSTMCell):
     >>> output.shape
     (32, 4)
     >>> [int(m.numpy().sum()) for _, m in rnn.cell.sparse_weights]
-    [32, 4]
+    [32, 16]
     """
 
     def __init__(

@@ -19,7 +19,9 @@ def _lm(vocab=20, units=6, seq=5, batch=4, **kwargs):
         SparseEmbedding(vocab, 8, sparsity=0.5, mask_seed=1),
         keras.layers.RNN(SparseLSTMCell(units, sparsity=0.7, mask_seed=2, **kwargs),
                          return_sequences=True),
-        SparseLSTM(units, sparsity=0.6, mask_seed=3, return_sequences=True),
+        # use_cudnn=False: on a GPU the cuDNN path would turn XLA off.
+        SparseLSTM(units, sparsity=0.6, mask_seed=3, return_sequences=True,
+                   use_cudnn=False),
         SparseDense(vocab, sparsity=0.5, mask_seed=4),
     ])
 

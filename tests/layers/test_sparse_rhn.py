@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 import keras
 
+from test_base import OPTIMIZERS
+
 from keras_sparse_rnn import distribute_sparsity, sparse_weights, sparsity_summary
 from keras_sparse_rnn.layers import SparseRHN, SparseRHNCell
 
@@ -282,19 +284,19 @@ class TestMasks:
 
 
 class TestTraining:
-    @pytest.mark.parametrize("optimizer,jit_compile,coupled", [
-        ("sgd_momentum", True, True),
-        ("adam", True, False),
-        ("adam", False, True),
+    # Every optimizer of test_base, with and without XLA; the variant
+    # (coupled) alternates so that both are trained under each optimizer.
+    @pytest.mark.parametrize("jit_compile", [True, False])
+    @pytest.mark.parametrize("optimizer,coupled", [
+        ("sgd_momentum", True), ("adam", False), ("adamw", True),
+        ("rmsprop", False), ("adagrad", True),
     ])
-    def test_inactive_weights_stay_zero_every_step(self, optimizer, jit_compile,
-                                                   coupled):
+    def test_inactive_weights_stay_zero_every_step(self, optimizer, coupled,
+                                                   jit_compile):
         model = _model(coupled=coupled, dropout=0.2, recurrent_dropout=0.2)
         counts = [int(m.numpy().sum()) for _, m in sparse_weights(model)]
         before = [w.numpy().copy() for w, _ in sparse_weights(model)]
-        opt = (keras.optimizers.SGD(0.5, momentum=0.9) if optimizer == "sgd_momentum"
-               else keras.optimizers.Adam(0.05))
-        model.compile(opt, "mse", jit_compile=jit_compile)
+        model.compile(OPTIMIZERS[optimizer](), "mse", jit_compile=jit_compile)
         assert model.jit_compile is jit_compile
         checker = MaskChecker()
         x, y = _data()
