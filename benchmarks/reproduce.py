@@ -317,7 +317,8 @@ def _int(n):
 
 
 def _slice(record):
-    epochs, steps = record.get("epochs"), record.get("steps_per_epoch")
+    epochs = record.get("epochs_run", record.get("epochs"))
+    steps = record.get("steps_per_epoch")
     if epochs is None or steps is None:
         return "?"
     return f"{epochs} x {steps}"

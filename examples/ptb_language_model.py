@@ -92,6 +92,8 @@ def parse_args(argv=None):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
     if args.learning_rate is not None and not args.learning_rate > 0:
         raise UsageError(f"--learning-rate must be > 0, got {args.learning_rate}")
     if args.time_budget is not None and args.time_budget <= 0:
@@ -306,7 +308,10 @@ def train(args):
         except ValueError as e:  # a split too short for one batch
             raise UsageError(f"PTB {name} split: {e}") from None
     (train_ds, steps_per_epoch), (valid_ds, _), (test_ds, _) = splits.values()
-    model = build_model(args, config, len(vocab))
+    try:
+        model = build_model(args, config, len(vocab))
+    except ValueError as e:  # e.g. a sparsity that leaves a matrix empty
+        raise UsageError(str(e)) from None
     lr = keras_learning_rate(args, config)
     clipnorm = config["clip"] / config["bptt"]
     if args.optimizer == "sntasgd":
@@ -379,6 +384,8 @@ def main(argv=None):
                 result.train_steps))
             if args.method == "gradual" else summary.training_flops),
         "epochs": result.epochs,
+        # Fewer than planned when --time-budget stopped the training.
+        "epochs_run": len(result.history.get("loss", [])),
         "steps_per_epoch": result.steps_per_epoch,
     }
     print(f"validation perplexity {result.valid_perplexity:.2f}, "

@@ -258,7 +258,10 @@ def train(args):
 
     keras.utils.set_random_seed(args.seed)
     data = load_data(args)
-    model = build_model(args, len(data.vocab), data.num_classes)
+    try:
+        model = build_model(args, len(data.vocab), data.num_classes)
+    except ValueError as e:  # e.g. a sparsity that leaves a matrix empty
+        raise UsageError(str(e)) from None
     optimizer = keras.optimizers.Adam(args.learning_rate)
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     model.compile(optimizer,
@@ -279,7 +282,8 @@ def train(args):
         valid_accuracy=float(valid["accuracy"]), valid_loss=float(valid["loss"]),
         test_accuracy=float(test["accuracy"]), test_loss=float(test["loss"]),
         wall_seconds=wall, train_steps=int(optimizer.iterations.numpy()),
-        epochs=args.epochs, steps_per_epoch=steps_per_epoch)
+        epochs=args.epochs, steps_per_epoch=steps_per_epoch,
+        epochs_run=len(hist.get("loss", [])))
 
 
 def main(argv=None):

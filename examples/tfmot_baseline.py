@@ -290,7 +290,8 @@ def train(args):
     return stripped, dict(
         history=hist, valid_perplexity=math.exp(valid_loss),
         test_perplexity=math.exp(test_loss), wall_seconds=wall, train_steps=steps,
-        epochs=epochs, steps_per_epoch=steps_per_epoch)
+        epochs=epochs, steps_per_epoch=steps_per_epoch,
+        epochs_run=len(hist.get("loss", [])))
 
 
 def main(argv=None):

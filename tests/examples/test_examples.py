@@ -96,6 +96,50 @@ def test_ptb_static_tiny_end_to_end(ptb_lm, tmp_path):
     assert "FULLY_CONNECTED" in tflite["ops"]
 
 
+@pytest.mark.parametrize("cell,method,optimizer,distribution", [
+    ("rhn", "rigl", "sgd", "erdos_renyi"),
+    ("gru", "snfs", "sntasgd", "uniform"),
+    ("lstm", "set", "sgd", "uniform"),
+])
+def test_ptb_cells_methods_and_optimizers(ptb_lm, tmp_path, cell, method, optimizer,
+                                          distribution):
+    import keras
+
+    out = tmp_path / "ptb"
+    assert ptb_lm.main(["--size", "tiny", "--cell", cell, "--method", method,
+                        "--optimizer", optimizer, "--distribution", distribution,
+                        "--sparsity", "0.7", "--steps-per-epoch", "4", "--epochs", "3",
+                        "--no-export", "--verbose", "0",
+                        "--data-dir", os.path.join(DATA, "ptb"),
+                        "--out-dir", str(out)]) == 0
+    record = json.loads((out / "history.json").read_text())
+    assert record["args"]["cell"] == cell and record["epochs_run"] == 3
+    hist = record["history"]
+    # Updates at the end of epochs 1 and 2 (stop at 75% of 12 steps).
+    assert hist["dst_updates"] == [1, 1, 0]
+    assert hist["dst_grown"][0] == hist["dst_pruned"][0] > 0
+    assert math.isfinite(record["valid_perplexity"])
+    summary = json.loads((out / "summary.json").read_text())
+    active = sum(m["active"] for m in summary["matrices"])
+    size = sum(m["size"] for m in summary["matrices"])
+    assert active == round(0.3 * size)
+    model = keras.models.load_model(out / "model.keras")
+    assert type(model.get_layer(f"{cell}_0")).__name__ == {
+        "rhn": "SparseRHN", "gru": "SparseGRU", "lstm": "SparseLSTM"}[cell]
+
+
+def test_ptb_time_budget_stops_early(ptb_lm, tmp_path):
+    out = tmp_path / "ptb"
+    assert ptb_lm.main(["--size", "tiny", "--method", "static", "--epochs", "5",
+                        "--steps-per-epoch", "4", "--time-budget", "0.0001",
+                        "--no-export", "--verbose", "0",
+                        "--data-dir", os.path.join(DATA, "ptb"),
+                        "--out-dir", str(out)]) == 0
+    record = json.loads((out / "history.json").read_text())
+    assert record["epochs"] == 5 and record["epochs_run"] == 1
+    assert record["train_steps"] == 1
+
+
 def test_ptb_initial_weights_differ_between_matrices(ptb_lm):
     args = ptb_lm.parse_args(["--size", "tiny", "--method", "dense"])
     model = ptb_lm.build_model(args, dict(ptb_lm.SIZES["tiny"]), 50)
@@ -275,6 +319,7 @@ def test_tfmot_baseline_tiny(tmp_path):
     ("examples/ptb_language_model.py", ["--data-dir", "/nonexistent/ptb"], "is not a folder"),
     ("examples/ptb_language_model.py", ["--method", "set", "--sparsity", "0"],
      "needs --sparsity > 0"),
+    ("examples/ptb_language_model.py", ["--seed", "-1"], "--seed must be >= 0, got -1"),
     ("examples/text_classification.py", ["--sparsity", "1.0"], "--sparsity must be in [0, 1)"),
     ("examples/text_classification.py", ["--max-train-examples", "0"],
      "--max-train-examples must be >= 1, got 0"),
@@ -291,6 +336,13 @@ def test_bad_flags_exit_2_without_traceback(script, args, message):
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sparsity_leaving_a_matrix_empty_exits_2(ptb_lm, tmp_path, capsys):
+    assert ptb_lm.main(["--size", "tiny", "--method", "static", "--sparsity", "0.99999",
+                        "--no-export", "--data-dir", os.path.join(DATA, "ptb"),
+                        "--out-dir", str(tmp_path / "out")]) == 2
+    assert "leaves no active weight" in capsys.readouterr().err
 
 
 def test_missing_or_empty_data_exit_2(tmp_path):
