@@ -62,9 +62,20 @@ def main(argv=None):
         return 1
     representative = None
     if args.representative_data is not None:
-        representative = np.load(args.representative_data)
+        try:
+            representative = np.load(args.representative_data)
+        except (OSError, ValueError) as e:
+            print(f"error: cannot read --representative-data "
+                  f"{args.representative_data!r} as a .npy array: {e}",
+                  file=sys.stderr)
+            return 1
     try:
         model = keras.saving.load_model(args.model)
+    except Exception as e:  # any unreadable or foreign file: one line, no traceback
+        print(f"error: cannot load the model {args.model!r}: "
+              f"{type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    try:
         report = export_tflite(
             model,
             args.output,

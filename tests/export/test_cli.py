@@ -57,3 +57,22 @@ def test_cli_error_without_traceback(saved):
     assert "pass sequence_length" in result.stderr
     assert "Traceback" not in result.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("case", ["representative_data", "model_file"])
+def test_cli_unreadable_inputs_without_traceback(saved, case):
+    folder, model_path = saved
+    junk = folder / "junk.bin"
+    junk.write_bytes(b"not a model, not an array")
+    out = folder / "unreadable.tflite"
+    if case == "representative_data":
+        result = _run(model_path, out, "--sequence-length", STEPS,
+                      "--quantization", "int8", "--representative-data", junk)
+        expected = "error: cannot read --representative-data"
+    else:
+        result = _run(junk, out, "--sequence-length", STEPS)
+        expected = "error: cannot load the model"
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()

@@ -141,3 +141,17 @@ def test_note_when_sparse_encoding_is_larger(tmp_path):
     assert (f"is smaller ({report.dense_size_bytes} vs {report.size_bytes} "
             "bytes): pass sparse_encoding=False") in note
     assert "block=(1, 16)" in note
+
+
+def test_int8_with_1x16_blocks_has_no_densify(tmp_path):
+    # LiteRT's int8 FULLY_CONNECTED reads blocks of 16 inputs sparse: no
+    # DENSIFY op, the sparse weights stay compressed in the file.
+    model = lm(block=(1, 16), units=16, embedding_dim=16, seed=5)
+    report = export_tflite(model, tmp_path / "int8_b16.tflite",
+                           sequence_length=STEPS, quantization="int8",
+                           representative_data=tokens((8, STEPS), seed=2))
+    assert report.quantization == "int8" and report.unroll is True
+    assert "DENSIFY" not in report.ops and not report.densify
+    assert report.sparse_tensors > 0
+    assert not any(op.startswith("CUSTOM") or "FLEX" in op for op in report.ops)
+    _check_quantized(report, model, 0.1)
