@@ -1,5 +1,6 @@
 """Invariants every sparse layer shares: masks kept through training, saving."""
 
+import json
 import numpy as np
 import pytest
 import keras
@@ -103,6 +104,9 @@ def test_save_load_round_trip(tmp_path):
         np.testing.assert_array_equal(a, b)
     for (w1, m1), (w2, m2) in zip(sparse_weights(model), sparse_weights(loaded)):
         assert w1.name == w2.name and m1.name == m2.name
+    assert [type(l) for l in loaded.layers] == [type(l) for l in model.layers]
+    for a, b in zip(model.layers, loaded.layers):  # as JSON: tuples are lists
+        assert json.dumps(a.get_config()) == json.dumps(b.get_config())
     np.testing.assert_allclose(model.predict(x, verbose=0),
                                loaded.predict(x, verbose=0), atol=1e-6)
     # The loaded model keeps its masks through training too.
