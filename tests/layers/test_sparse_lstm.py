@@ -144,8 +144,13 @@ class TestEquivalenceWithKeras:
         dense.build(x.shape)
         sparse.build(x.shape)
         _copy_dense_weights(dense, sparse)
+        outputs = []
         for _ in range(2):  # the second call starts from the carried state
-            np.testing.assert_allclose(dense(x), sparse(x), atol=1e-6)
+            outputs.append(sparse(x))
+            np.testing.assert_allclose(dense(x), outputs[-1], atol=1e-6)
+        assert not np.allclose(outputs[0], outputs[1])
+        sparse.reset_states()
+        np.testing.assert_allclose(sparse(x), outputs[0], atol=1e-6)
 
     def test_cell_in_rnn_equals_keras_cell(self):
         x = np.random.default_rng(5).normal(size=(2, 4, 3)).astype("float32")
