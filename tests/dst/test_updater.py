@@ -17,6 +17,19 @@ def _run(w, m, g=None, fraction=0.3, seed=SEED, **kw):
     return {k: v.numpy() for k, v in out.items()}
 
 
+def test_update_is_compiled_with_xla():
+    # The whole prune-and-grow of a matrix lowers to one XLA computation
+    # (HLO): no op of it falls back to the TensorFlow runtime.
+    w = np.random.default_rng(0).normal(size=(8, 12)).astype(np.float32)
+    m = masks.random_mask(w.shape, 0.5, seed=1)
+    args = (tf.constant(w), tf.constant(m), tf.constant(w),
+            tf.constant(0.3, tf.float64), SEED)
+    hlo = updater.prune_and_grow.experimental_get_compiler_ir(
+        *args, gates=1, block_shape=None, prune="magnitude", grow="gradient",
+        redistribution="none")(stage="hlo")
+    assert "HloModule" in hlo and "ENTRY" in hlo
+
+
 def test_select_top_k_matches_sorting():
     rng = np.random.default_rng(0)
     keys = rng.choice(2 ** 62, size=(3, 500), replace=False).astype(np.int64)
