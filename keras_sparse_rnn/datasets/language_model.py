@@ -42,7 +42,7 @@ from keras_sparse_rnn import validation as v
 _SPLITS = ("train", "valid", "test")
 _SPLIT_ALIASES = {"train": ("train",), "valid": ("valid", "dev"), "test": ("test",)}
 _FILE_RE = re.compile(
-    r"^(?:(?P<prefix>.+)\.)?(?P<split>train|valid|dev|test)\.(?:txt|tokens)$"
+    r"^(?:(?P<prefix>.+)\.)?(?P<split>train|valid|dev|test)(?:\.(?:txt|tokens))?$"
 )
 
 # In-memory cache of loaded corpora, keyed by the files (path, size, mtime)
@@ -266,8 +266,9 @@ def load_corpus(
     """Load a word-level language-model corpus as arrays of token ids.
 
     The folder must hold one train, one valid (or dev) and one test file
-    named `<prefix>.<split>.txt`, `<prefix>.<split>.tokens`, `<split>.txt` or
-    `<split>.tokens`, one sentence a line, tokens separated by spaces.
+    named `<prefix>.<split>.txt`, `<prefix>.<split>.tokens`, `<split>.txt`,
+    `<split>.tokens` or just `<split>` (`train`, `valid` or `dev`, `test`),
+    one sentence a line, tokens separated by spaces.
 
     The vocabulary comes from the training file only, sorted by descending
     count then by word; every line ends with `eos_token`. Words of the

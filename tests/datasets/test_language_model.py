@@ -95,6 +95,16 @@ def test_file_name_styles_and_prefix(tmp_path):
     assert corpus.files["valid"].endswith("two.valid.txt")
 
 
+def test_bare_split_file_names(tmp_path):
+    folder = _write(tmp_path / "bare", {"train": "a b a\n", "dev": "b c\n",
+                                        "test": "a\n"})
+    corpus = load_corpus(folder)
+    assert corpus.vocab[:3] == ["a", "<eos>", "b"]
+    assert corpus.files["valid"].endswith("dev")
+    # "c" is not in train: <unk>, appended after the training words.
+    assert corpus.valid.tolist() == [2, corpus.unk_id, 1]
+
+
 def test_missing_split_file(tmp_path):
     folder = _write(tmp_path / "c", {"train.txt": "a\n", "valid.txt": "a\n"})
     with pytest.raises(FileNotFoundError, match=r"no test file"):
