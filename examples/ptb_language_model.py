@@ -13,7 +13,9 @@ Writes to `--out-dir`: `model.keras`, `history.json` (per-epoch losses,
 perplexities and topology-update logs), `summary.txt` and `summary.json`
 (the sparsity report), and `model.tflite` unless `--no-export`.
 Data: `--data-dir`, else `$KERAS_SPARSE_RNN_DATA/ptb`, else the Keras cache
-(downloaded with a sha256 check when online).
+(downloaded with a sha256 check when online); or `--corpus DIR`, any corpus
+in PTB's format (e.g. `$KERAS_SPARSE_RNN_DATA/wikitext-2`: train, valid and
+test token files, one sentence a line, vocabulary built from train).
 """
 
 import argparse
@@ -76,6 +78,9 @@ def parse_args(argv=None):
                    help="XLA for the train step ('auto' is False on a CPU)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None, help="folder with ptb.*.txt")
+    p.add_argument("--corpus", default=None,
+                   help="train on another corpus in PTB's format instead: a folder "
+                        "with train/valid/test token files (e.g. wikitext-2)")
     p.add_argument("--out-dir", default="runs/ptb")
     p.add_argument("--no-export", action="store_true", help="skip the .tflite export")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
@@ -98,8 +103,11 @@ def parse_args(argv=None):
         raise UsageError(f"--learning-rate must be > 0, got {args.learning_rate}")
     if args.time_budget is not None and args.time_budget <= 0:
         raise UsageError(f"--time-budget must be > 0 minutes, got {args.time_budget}")
-    if args.data_dir is not None and not os.path.isdir(args.data_dir):
-        raise UsageError(f"--data-dir {args.data_dir!r} is not a folder")
+    for flag, folder in (("--data-dir", args.data_dir), ("--corpus", args.corpus)):
+        if folder is not None and not os.path.isdir(folder):
+            raise UsageError(f"{flag} {folder!r} is not a folder")
+    if args.data_dir is not None and args.corpus is not None:
+        raise UsageError("give --data-dir (PTB) or --corpus, not both")
     return args
 
 
@@ -281,7 +289,7 @@ def train(args):
     import keras
     import numpy as np
     import keras_sparse_rnn as ksr
-    from keras_sparse_rnn.datasets import batchify, num_batches, ptb
+    from keras_sparse_rnn.datasets import batchify, load_corpus, num_batches, ptb
 
     keras.utils.set_random_seed(args.seed)
     config = dict(SIZES[args.size])
@@ -289,7 +297,12 @@ def train(args):
         config.update(RHN_SIZE if args.size != "tiny" else dict(depth=2, layers=1))
     epochs = args.epochs or config["epochs"]
     try:
-        train_ids, valid_ids, test_ids, vocab = ptb.load_data(args.data_dir)
+        if args.corpus is not None:
+            corpus = load_corpus(args.corpus)
+            train_ids, valid_ids, test_ids, vocab = (
+                corpus.train, corpus.valid, corpus.test, corpus.vocab)
+        else:
+            train_ids, valid_ids, test_ids, vocab = ptb.load_data(args.data_dir)
     except (FileNotFoundError, ValueError) as e:  # missing, empty or malformed
         raise UsageError(str(e)) from None
 
@@ -306,7 +319,7 @@ def train(args):
         try:
             splits[name] = data(ids, limit)
         except ValueError as e:  # a split too short for one batch
-            raise UsageError(f"PTB {name} split: {e}") from None
+            raise UsageError(f"the {name} split: {e}") from None
     (train_ds, steps_per_epoch), (valid_ds, _), (test_ds, _) = splits.values()
     try:
         model = build_model(args, config, len(vocab))

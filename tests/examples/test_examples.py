@@ -128,6 +128,26 @@ def test_ptb_cells_methods_and_optimizers(ptb_lm, tmp_path, cell, method, optimi
         "rhn": "SparseRHN", "gru": "SparseGRU", "lstm": "SparseLSTM"}[cell]
 
 
+def test_other_corpus_in_ptb_format(ptb_lm, tmp_path):
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(30)]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for split, lines in (("train", 80), ("valid", 40), ("test", 40)):
+        text = "\n".join(" ".join(rng.choice(words, 6)) for _ in range(lines))
+        (corpus / f"{split}.txt").write_text(text + "\n")
+    out = tmp_path / "out"
+    assert ptb_lm.main(["--size", "tiny", "--method", "static", "--corpus", str(corpus),
+                        "--epochs", "1", "--no-export", "--verbose", "0",
+                        "--out-dir", str(out)]) == 0
+    record = json.loads((out / "history.json").read_text())
+    # 80 lines of 7 tokens in 20 streams of BPTT 10: 2 batches.
+    assert record["train_steps"] == 2
+    summary = json.loads((out / "summary.json").read_text())
+    softmax = [m for m in summary["matrices"] if m["layer"] == "softmax"]
+    assert softmax[0]["shape"][1] == 32  # 30 words, <eos> and an appended <unk>
+
+
 def test_ptb_time_budget_stops_early(ptb_lm, tmp_path):
     out = tmp_path / "ptb"
     assert ptb_lm.main(["--size", "tiny", "--method", "static", "--epochs", "5",
