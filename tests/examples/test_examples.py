@@ -62,12 +62,17 @@ def _run(script, *args, env=None, timeout=600):
 # --------------------------------------------------------------------------
 
 
-def test_ptb_static_tiny_end_to_end(ptb_lm, tmp_path):
+def test_ptb_static_tiny_end_to_end(ptb_lm, tmp_path, capsys):
     out = tmp_path / "ptb"
     assert ptb_lm.main(["--size", "tiny", "--method", "static", "--sparsity", "0.8",
                         "--steps-per-epoch", "5", "--epochs", "2",
                         "--verbose", "0", "--data-dir", os.path.join(DATA, "ptb"),
                         "--out-dir", str(out)]) == 0
+    # What the demo prints: the sparsity report, the perplexities, the export.
+    printed = capsys.readouterr().out
+    for line in ("parameters:", "validation perplexity", "TFLite export:",
+                 "verification: max |LiteRT - Keras|"):
+        assert line in printed
     record = json.loads((out / "history.json").read_text())
     assert RECORD_KEYS | {"valid_perplexity", "test_perplexity"} <= set(record)
     assert record["train_steps"] == 10
