@@ -143,10 +143,23 @@ def test_without_xla_and_own_momentum_average():
 
 # When updates happen ---------------------------------------------------------
 
-def test_steps_per_execution_counts_optimizer_steps():
-    model = compile_lm(lm(), steps_per_execution=3)
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_steps_per_execution_counts_optimizer_steps(jit_compile):
+    model = compile_lm(lm(), steps_per_execution=3, jit_compile=jit_compile)
+    assert model.jit_compile is jit_compile
     cb = DynamicSparsity(update_every_steps=4, schedule="constant")
-    _fit(model, [cb], epochs=2)
+
+    class AfterEveryChunk(TopologyChecker):
+        # The updates happen mid-epoch: check right after each chunk instead.
+        def on_train_batch_end(self, batch, logs=None):
+            TopologyChecker.on_epoch_end(self, None)
+
+        def on_epoch_end(self, epoch, logs=None):
+            pass
+
+    checker = AfterEveryChunk()
+    _fit(model, [cb, checker], epochs=2)
+    assert checker.newly_active == sum(u["grown"] for u in cb.updates) > 0
     # 8 steps an epoch in chunks of 3: batch callbacks after steps 3, 6, 8,
     # 11, 14, 16; points every 4 steps; none at the last step (16).
     assert [u["step"] for u in cb.updates] == [6, 8, 14]
