@@ -187,37 +187,27 @@ class ZarembaSchedule:
         return _Schedule()
 
 
-def gradual_schedule(total_steps):
-    """`(frequency, end_step)` of the gradual-pruning baseline.
+def lm_datasets(splits, config, train_batches=None):
+    """`[(dataset, batches)]` of the train, valid and test ids.
 
-    About 100 pruning steps, the last at 75% of training; `end_step` is a
-    multiple of `frequency`, else tfmot's schedule (and `GradualPruning`,
-    which repeats it) never prunes at `end_step` and stops short of the
-    final sparsity. `examples/tfmot_baseline.py` uses the same numbers.
+    Zaremba's batches (`batchify`: `config["batch"]` contiguous streams,
+    windows of `config["bptt"]`); the training set is cut to its first
+    `train_batches` batches when given (a fixed slice for short runs).
     """
-    frequency = max(1, total_steps // 100)
-    end_step = max(frequency, int(0.75 * total_steps) // frequency * frequency)
-    return frequency, end_step
+    from keras_sparse_rnn.datasets import batchify, num_batches
 
-
-def gradual_mean_density(final_sparsity, planned_steps, steps_done):
-    """Mean density of the pruned matrices over the steps trained.
-
-    The gradual schedule of `gradual_schedule(planned_steps)` (cubic, from
-    dense): the mask of pruning step t is in effect from step t (tfmot counts
-    steps from 1) to the next pruning step. Every matrix is pruned to the
-    same sparsity, so the training FLOPs of the run are about the dense ones
-    times this (float64 arithmetic; tfmot's float32 rounding is negligible).
-    """
-    import numpy as np
-
-    if steps_done < 1:
-        return 1.0
-    frequency, end_step = gradual_schedule(planned_steps)
-    t = np.arange(1, steps_done + 1)
-    last = np.minimum(t, end_step) // frequency * frequency
-    s = np.where(last >= 1, final_sparsity * (1 - (1 - last / end_step) ** 3), 0.0)
-    return float(np.mean(1.0 - s))
+    out = []
+    for name, ids, limit in zip(("train", "valid", "test"), splits,
+                                (train_batches, None, None)):
+        try:
+            ds = batchify(ids, config["batch"], config["bptt"])
+        except ValueError as e:  # a split too short for one batch
+            raise UsageError(f"the {name} split: {e}") from None
+        n = num_batches(len(ids), config["batch"], config["bptt"])
+        if limit is not None and limit < n:
+            ds, n = ds.take(limit), limit
+        out.append((ds.prefetch(2), n))
+    return out
 
 
 def make_callbacks(args, config, steps_per_epoch, epochs, grow_data):
@@ -263,7 +253,7 @@ def make_callbacks(args, config, steps_per_epoch, epochs, grow_data):
             grow_data=grow_data if grow != "random" else None, seed=args.seed,
             verbose=1 if args.verbose else 0))
     elif args.method == "gradual":
-        frequency, end_step = gradual_schedule(steps_per_epoch * epochs)
+        frequency, end_step = ksr.pruning.gradual_schedule(steps_per_epoch * epochs)
         callbacks.append(ksr.GradualPruning(
             final_sparsity=args.sparsity, initial_sparsity=0.0, begin_step=0,
             end_step=end_step, frequency=frequency))
@@ -289,7 +279,7 @@ def train(args):
     import keras
     import numpy as np
     import keras_sparse_rnn as ksr
-    from keras_sparse_rnn.datasets import batchify, load_corpus, num_batches, ptb
+    from keras_sparse_rnn.datasets import load_corpus, ptb
 
     keras.utils.set_random_seed(args.seed)
     config = dict(SIZES[args.size])
@@ -306,21 +296,8 @@ def train(args):
     except (FileNotFoundError, ValueError) as e:  # missing, empty or malformed
         raise UsageError(str(e)) from None
 
-    def data(ids, limit=None):
-        ds = batchify(ids, config["batch"], config["bptt"])
-        n = num_batches(len(ids), config["batch"], config["bptt"])
-        if limit is not None and limit < n:
-            ds, n = ds.take(limit), limit
-        return ds.prefetch(2), n
-
-    splits = {}
-    for name, ids, limit in (("train", train_ids, args.steps_per_epoch),
-                             ("valid", valid_ids, None), ("test", test_ids, None)):
-        try:
-            splits[name] = data(ids, limit)
-        except ValueError as e:  # a split too short for one batch
-            raise UsageError(f"the {name} split: {e}") from None
-    (train_ds, steps_per_epoch), (valid_ds, _), (test_ds, _) = splits.values()
+    (train_ds, steps_per_epoch), (valid_ds, _), (test_ds, _) = lm_datasets(
+        (train_ids, valid_ids, test_ids), config, args.steps_per_epoch)
     try:
         model = build_model(args, config, len(vocab))
     except ValueError as e:  # e.g. a sparsity that leaves a matrix empty
@@ -392,7 +369,7 @@ def main(argv=None):
         "dense_training_flops_per_token": summary.dense_training_flops,
         # Gradual pruning trains denser than it ends: its mean over the run.
         "mean_training_flops_per_token": (
-            round(summary.dense_training_flops * gradual_mean_density(
+            round(summary.dense_training_flops * ksr.pruning.mean_density(
                 args.sparsity, result.epochs * result.steps_per_epoch,
                 result.train_steps))
             if args.method == "gradual" else summary.training_flops),

@@ -191,31 +191,6 @@ def build_model(args, vocab_size, num_classes):
     return model
 
 
-def gradual_schedule(total_steps):
-    """`(frequency, end_step)`: about 100 pruning steps, the last at 75%.
-
-    `end_step` is a multiple of `frequency` (else tfmot's schedule, which
-    `GradualPruning` repeats, never reaches the final sparsity).
-    """
-    frequency = max(1, total_steps // 100)
-    end_step = max(frequency, int(0.75 * total_steps) // frequency * frequency)
-    return frequency, end_step
-
-
-def gradual_mean_density(final_sparsity, planned_steps, steps_done):
-    """Mean density of the pruned matrices over the steps trained (cubic
-    schedule of `gradual_schedule`), for the run's mean training FLOPs."""
-    import numpy as np
-
-    if steps_done < 1:
-        return 1.0
-    frequency, end_step = gradual_schedule(planned_steps)
-    t = np.arange(1, steps_done + 1)
-    last = np.minimum(t, end_step) // frequency * frequency
-    s = np.where(last >= 1, final_sparsity * (1 - (1 - last / end_step) ** 3), 0.0)
-    return float(np.mean(1.0 - s))
-
-
 def make_callbacks(args, steps_per_epoch, grow_data):
     import keras
     import keras_sparse_rnn as ksr
@@ -244,7 +219,7 @@ def make_callbacks(args, steps_per_epoch, grow_data):
             grow_data=grow_data if grow == "gradient" else None, seed=args.seed,
             verbose=1 if args.verbose else 0, **every))
     elif args.method == "gradual":
-        frequency, end_step = gradual_schedule(total)
+        frequency, end_step = ksr.pruning.gradual_schedule(total)
         callbacks.append(ksr.GradualPruning(
             final_sparsity=args.sparsity, initial_sparsity=0.0, begin_step=0,
             end_step=end_step, frequency=frequency))
@@ -304,7 +279,7 @@ def main(argv=None):
         model.save(out / "model.keras")
     mean_flops = summary.training_flops
     if args.method == "gradual":
-        mean_flops = round(summary.dense_training_flops * gradual_mean_density(
+        mean_flops = round(summary.dense_training_flops * ksr.pruning.mean_density(
             args.sparsity, result["epochs"] * result["steps_per_epoch"],
             result["train_steps"]))
     record = {

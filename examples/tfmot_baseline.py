@@ -53,8 +53,8 @@ PRUNED = {
 }
 
 
-class UsageError(Exception):
-    """A user error: printed without a traceback, exit code 2."""
+# One class with ptb_language_model's: its helpers raise it too.
+UsageError = ptb_lm.UsageError
 
 
 def parse_args(argv=None):
@@ -182,7 +182,8 @@ def train(args):
             "(TF_USE_LEGACY_KERAS=1 must be set before TensorFlow is imported)")
     # The data module imports keras_sparse_rnn and so Keras 3; Keras 3 and
     # tf_keras live side by side, tf.keras stays tf_keras (checked above).
-    from keras_sparse_rnn.datasets import batchify, num_batches, ptb
+    from keras_sparse_rnn.datasets import ptb
+    from keras_sparse_rnn.pruning import gradual_schedule
 
     tf_keras.utils.set_random_seed(args.seed)
     config = dict(ptb_lm.SIZES[args.size])
@@ -192,24 +193,11 @@ def train(args):
     except (FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from None
 
-    def data(ids, limit=None):
-        ds = batchify(ids, config["batch"], config["bptt"])
-        n = num_batches(len(ids), config["batch"], config["bptt"])
-        if limit is not None and limit < n:
-            ds, n = ds.take(limit), limit
-        return ds.prefetch(2), n
-
-    splits = {}
-    for name, ids, limit in (("train", train_ids, args.steps_per_epoch),
-                             ("valid", valid_ids, None), ("test", test_ids, None)):
-        try:
-            splits[name] = data(ids, limit)
-        except ValueError as e:  # a split too short for one batch
-            raise UsageError(f"PTB {name} split: {e}") from None
-    (train_ds, steps_per_epoch), (valid_ds, _), (test_ds, _) = splits.values()
+    (train_ds, steps_per_epoch), (valid_ds, _), (test_ds, _) = ptb_lm.lm_datasets(
+        (train_ids, valid_ids, test_ids), config, args.steps_per_epoch)
 
     model = build_model(tf_keras, args, config, len(vocab))
-    frequency, end_step = ptb_lm.gradual_schedule(steps_per_epoch * epochs)
+    frequency, end_step = gradual_schedule(steps_per_epoch * epochs)
     schedule = tfmot.sparsity.keras.PolynomialDecay(
         initial_sparsity=0.0, final_sparsity=args.sparsity, begin_step=0,
         end_step=end_step, power=3, frequency=frequency)
@@ -301,6 +289,8 @@ def main(argv=None):
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from keras_sparse_rnn.pruning import mean_density
+
     out = pathlib.Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = sparsity_report(model)
@@ -313,7 +303,7 @@ def main(argv=None):
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
     if not args.no_save:
         model.save(out / "model.keras")
-    density = ptb_lm.gradual_mean_density(
+    density = mean_density(
         args.sparsity, result["epochs"] * result["steps_per_epoch"],
         result["train_steps"])
     record = {

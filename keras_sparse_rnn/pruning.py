@@ -209,6 +209,43 @@ def prune_to_sparsity(spec, sparsity):
     return keep * block_size
 
 
+def gradual_schedule(total_steps):
+    """`(frequency, end_step)` of a gradual pruning over `total_steps`.
+
+    About 100 pruning steps, the last at 75% of training (Zhu & Gupta's
+    practice of stopping pruning well before the end), with `end_step` a
+    multiple of `frequency`: otherwise tfmot's schedule (and
+    `GradualPruning`, which repeats it) never prunes at `end_step` and stops
+    short of the final sparsity. The examples and the tfmot baseline use it,
+    so that both prune on the same steps.
+    """
+    total_steps = _validate_int(total_steps, "total_steps", 1)
+    frequency = max(1, total_steps // 100)
+    end_step = max(frequency, int(0.75 * total_steps) // frequency * frequency)
+    return frequency, end_step
+
+
+def mean_density(final_sparsity, planned_steps, steps_done):
+    """Mean density over the steps trained of a `gradual_schedule` run.
+
+    The cubic schedule from dense to `final_sparsity` over `planned_steps`
+    (`gradual_schedule(planned_steps)`): the mask of pruning step t is in
+    effect from step t (tfmot counts steps from 1) to the next pruning step.
+    Every matrix is pruned to the same sparsity, so the run's training FLOPs
+    are about the dense ones times this (float64 arithmetic; tfmot's float32
+    rounding is negligible). `1.0` when no step was trained.
+    """
+    final_sparsity = validate_sparsity(final_sparsity, "final_sparsity")
+    steps_done = _validate_int(steps_done, "steps_done", 0)
+    if steps_done == 0:
+        return 1.0
+    frequency, end_step = gradual_schedule(planned_steps)
+    t = np.arange(1, steps_done + 1)
+    last = np.minimum(t, end_step) // frequency * frequency
+    s = np.where(last >= 1, final_sparsity * (1 - (1 - last / end_step) ** 3), 0.0)
+    return float(np.mean(1.0 - s))
+
+
 class GradualPruning(keras.callbacks.Callback):
     """Dense-to-sparse magnitude pruning on tfmot's `PolynomialDecay` schedule.
 

@@ -395,3 +395,35 @@ def test_model_without_sparse_layers_is_rejected():
     with pytest.raises(ValueError, match="has no sparse layer"):
         model.fit(np.zeros((4, 3)), np.zeros((4, 2)), verbose=0,
                   callbacks=[GradualPruning(0.5, end_step=10)])
+
+
+# The schedule the examples and the tfmot baseline share --------------------
+
+@pytest.mark.parametrize("total,expected", [
+    (1300, (13, 975)), (1000, (10, 750)), (4200, (42, 3150)), (250, (2, 186)),
+    (20, (1, 15)), (1, (1, 1)),
+])
+def test_gradual_schedule_end_step_is_a_pruning_step(total, expected):
+    from keras_sparse_rnn.pruning import gradual_schedule, is_pruning_step
+
+    assert gradual_schedule(total) == expected
+    frequency, end_step = expected
+    if end_step > 1:
+        assert is_pruning_step(end_step, begin_step=0, end_step=end_step,
+                               frequency=frequency)
+
+
+def test_gradual_mean_density_matches_the_schedule():
+    from keras_sparse_rnn.pruning import (gradual_schedule, mean_density,
+                                          polynomial_decay_sparsity)
+
+    # 20 steps: prune every step through step 15; the mask of step t holds at t.
+    expected = np.mean([1 - polynomial_decay_sparsity(
+        min(t, 15), final_sparsity=0.75, end_step=15) for t in range(1, 21)])
+    np.testing.assert_allclose(mean_density(0.75, 20, 20), expected,
+                               rtol=1e-6)
+    assert mean_density(0.75, 20, 0) == 1.0
+    with pytest.raises(ValueError, match="total_steps must be an int >= 1, got 0"):
+        gradual_schedule(0)
+    with pytest.raises(ValueError, match="final_sparsity must be in"):
+        mean_density(1.0, 20, 5)

@@ -17,6 +17,8 @@ import sys
 import numpy as np
 import pytest
 
+from keras_sparse_rnn import pruning as ksr_pruning
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA = os.environ.get("KERAS_SPARSE_RNN_DATA",
                       str(ROOT.parent / "shared" / "data"))
@@ -176,32 +178,6 @@ def test_ptb_initial_weights_differ_between_matrices(ptb_lm):
     assert np.abs(kernels[0]).max() <= 0.1
 
 
-@pytest.mark.parametrize("total,expected", [
-    (1300, (13, 975)), (1000, (10, 750)), (4200, (42, 3150)), (250, (2, 186)),
-    (20, (1, 15)), (1, (1, 1)),
-])
-def test_gradual_schedule_end_step_is_a_pruning_step(ptb_lm, text_clf, total, expected):
-    from keras_sparse_rnn.pruning import is_pruning_step
-
-    assert ptb_lm.gradual_schedule(total) == expected
-    assert text_clf.gradual_schedule(total) == expected
-    frequency, end_step = expected
-    if end_step > 1:
-        assert is_pruning_step(end_step, begin_step=0, end_step=end_step,
-                               frequency=frequency)
-
-
-def test_gradual_mean_density_matches_the_schedule(ptb_lm):
-    from keras_sparse_rnn.pruning import polynomial_decay_sparsity
-
-    # 20 steps: prune every step through step 15; the mask of step t holds at t.
-    expected = np.mean([1 - polynomial_decay_sparsity(
-        min(t, 15), final_sparsity=0.75, end_step=15) for t in range(1, 21)])
-    np.testing.assert_allclose(ptb_lm.gradual_mean_density(0.75, 20, 20), expected,
-                               rtol=1e-6)
-    assert ptb_lm.gradual_mean_density(0.75, 20, 0) == 1.0
-
-
 def test_ptb_gradual_starts_dense_and_ends_at_target(ptb_lm, tmp_path):
     out = tmp_path / "gradual"
     assert ptb_lm.main(["--size", "tiny", "--method", "gradual", "--sparsity", "0.75",
@@ -219,7 +195,7 @@ def test_ptb_gradual_starts_dense_and_ends_at_target(ptb_lm, tmp_path):
     assert record["training_flops_per_token"] < record["mean_training_flops_per_token"]
     assert record["mean_training_flops_per_token"] < dense_flops
     np.testing.assert_allclose(record["mean_training_flops_per_token"],
-                               dense_flops * ptb_lm.gradual_mean_density(0.75, 20, 20),
+                               dense_flops * ksr_pruning.mean_density(0.75, 20, 20),
                                atol=1)
 
 
