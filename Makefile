@@ -28,7 +28,7 @@ install-test: $(VENV)/.installed-test
 
 demo: install
 	$(PY) examples/ptb_language_model.py --size small --sparsity 0.67 \
-		--distribution erdos_renyi --method set --epochs 1 --steps-per-epoch 500 \
+		--distribution erdos_renyi --method set --epochs 3 --steps-per-epoch 500 \
 		--verbose 1 --out-dir runs/demo
 
 test: install-test
