@@ -299,9 +299,11 @@ def test_sntasgd_averages_follow_the_topology():
                 self.model.optimizer.switch_to_averaging()
 
     class MasksBeforeUpdate(keras.callbacks.Callback):
-        # Before DynamicSparsity in the list: sees the masks before its update.
+        # Before DynamicSparsity in the list: the masks before its last
+        # update, at the end of the second epoch (step 16).
         def on_epoch_end(self, epoch, logs=None):
-            self.masks = masks_of(self.model)
+            if epoch == 1:
+                self.masks = masks_of(self.model)
 
     model = compile_lm(lm(), SNTASGD(0.5), jit_compile=True)
     before = MasksBeforeUpdate()
