@@ -277,7 +277,6 @@ class RunResult:
 
 def train(args):
     import keras
-    import numpy as np
     import keras_sparse_rnn as ksr
     from keras_sparse_rnn.datasets import load_corpus, ptb
 

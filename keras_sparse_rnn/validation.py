@@ -9,17 +9,32 @@ import numbers
 import os
 
 
-def validate_sparsity(value, name="sparsity"):
-    """Returns `value` as a float if it is a number in [0, 1), else raises."""
+def validate_fraction(value, name, *, include_low=True, include_high=False,
+                      verb="be"):
+    """Returns `value` as a float if it is a number in the interval between 0
+    and 1 (ends included as `include_low` / `include_high` say), else raises.
+
+    `verb` words the message: `"x must be in [0, 1), got 2.0"`, or with
+    `verb="return"`, `"x must return a number in [0, 1), got 2.0"`.
+    """
+    interval = f"{'[' if include_low else '('}0, 1{']' if include_high else ')'}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(
-            f"{name} must be a number in [0, 1), got {value!r} "
+            f"{name} must {verb} a number in {interval}, got {value!r} "
             f"of type {type(value).__name__}"
         )
     value = float(value)
-    if math.isnan(value) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    above = value >= 0.0 if include_low else value > 0.0
+    below = value <= 1.0 if include_high else value < 1.0
+    if math.isnan(value) or not (above and below):
+        what = "be" if verb == "be" else f"{verb} a number"
+        raise ValueError(f"{name} must {what} in {interval}, got {value}")
     return value
+
+
+def validate_sparsity(value, name="sparsity"):
+    """Returns `value` as a float if it is a number in [0, 1), else raises."""
+    return validate_fraction(value, name)
 
 
 def validate_seed(value, name="mask_seed"):

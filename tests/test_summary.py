@@ -1,4 +1,3 @@
-import numpy as np
 import keras
 
 from keras_sparse_rnn import SparseDense, SparseEmbedding, SparseLSTMCell, sparsity_summary

@@ -1,7 +1,6 @@
 """`DynamicSparsity`: the callback that evolves the masks during training."""
 
 import contextlib
-import math
 import numbers
 import warnings
 
@@ -15,6 +14,7 @@ from keras_sparse_rnn.dst import registry
 from keras_sparse_rnn.dst import schedules
 from keras_sparse_rnn.dst import updater
 from keras_sparse_rnn.model_utils import sparse_weight_info
+from keras_sparse_rnn.validation import validate_fraction
 
 #: Attribute of the model holding the callback's state layer. It is set with
 #: `object.__setattr__`, so Keras does not track it as a sub-layer (the
@@ -54,11 +54,7 @@ def _validate_start(value):
                              f"in [0, 1), got {value}")
         return int(value)
     if isinstance(value, numbers.Real):
-        value = float(value)
-        if math.isnan(value) or not 0.0 <= value < 1.0:
-            raise ValueError(f"start as a fraction of training must be in "
-                             f"[0, 1), got {value}")
-        return value
+        return validate_fraction(value, "start as a fraction of training")
     raise ValueError(f"start must be an int >= 0 (a step) or a float in "
                      f"[0, 1) (a fraction of training), got {value!r}")
 
@@ -75,11 +71,8 @@ def _validate_stop(value):
                              f"float in (0, 1], got {value}")
         return int(value)
     if isinstance(value, numbers.Real):
-        value = float(value)
-        if math.isnan(value) or not 0.0 < value <= 1.0:
-            raise ValueError(f"stop as a fraction of training must be in "
-                             f"(0, 1], got {value}")
-        return value
+        return validate_fraction(value, "stop as a fraction of training",
+                                 include_low=False, include_high=True)
     raise ValueError(f"stop must be None, an int >= 1 (a step) or a float in "
                      f"(0, 1] (a fraction of training), got {value!r}")
 

@@ -9,6 +9,8 @@ of optimizer steps done when the update runs. The fraction must be in [0, 1);
 import math
 import numbers
 
+from keras_sparse_rnn.validation import validate_fraction
+
 CONSTANT = "constant"
 COSINE = "cosine"
 NAMES = (CONSTANT, COSINE)
@@ -16,28 +18,12 @@ NAMES = (CONSTANT, COSINE)
 
 def validate_drop_fraction(value, name="drop_fraction"):
     """Returns `value` as a float if it is a number in (0, 1), else raises."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(
-            f"{name} must be a number in (0, 1), got {value!r} of type "
-            f"{type(value).__name__}"
-        )
-    value = float(value)
-    if math.isnan(value) or not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must be in (0, 1), got {value}")
-    return value
+    return validate_fraction(value, name, include_low=False)
 
 
 def check_fraction(value, where="schedule"):
     """Checks a fraction a schedule returned: a real number in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(
-            f"{where} must return a number in [0, 1), got {value!r} of type "
-            f"{type(value).__name__}"
-        )
-    value = float(value)
-    if math.isnan(value) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{where} must return a number in [0, 1), got {value}")
-    return value
+    return validate_fraction(value, where, verb="return")
 
 
 class ConstantSchedule:

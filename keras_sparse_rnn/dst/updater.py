@@ -228,7 +228,6 @@ def _prune_and_grow(weight, mask, grow_input, drop_fraction, seed, gates=1,
     seeds = [tf.random.experimental.stateless_fold_in(seed, i)
              for i in range(3)]
 
-    w2 = tf.reshape(weight, [rows, cols])
     m2 = tf.reshape(mask, [rows, cols])
 
     def reduce(x):

@@ -166,9 +166,9 @@ class ExportReport:
             f"sparse encoding: {'on' if self.sparse_encoding else 'off'}",
             f"  weights:      {sparse}",
             f"  ops ({len(self.ops)}):     {', '.join(sorted(self.ops))}",
-            f"  inputs:       " + ", ".join(
+            "  inputs:       " + ", ".join(
                 f"{k} {list(s)} {d}" for k, (s, d) in self.inputs.items()),
-            f"  outputs:      " + ", ".join(
+            "  outputs:      " + ", ".join(
                 f"{k} {list(s)} {d}" for k, (s, d) in self.outputs.items()),
             f"  verification: {verified}",
             f"  converted in: {self.convert_seconds:.1f} s",

@@ -463,7 +463,6 @@ def test_bar_checks_from_the_numbers(reproduce):
 
 
 def test_report_table_and_plots(reproduce, tmp_path):
-    runs = reproduce.grid("quick")
     records = _quick_records()
     del records["ptb_lstm_small_tfmot_0.9"]
     folder = tmp_path / "reproduce_quick"

@@ -153,7 +153,7 @@ def test_load_rejects_mask_with_wrong_shape(tmp_path):
 
 def test_load_rejects_non_binary_mask_and_weights_outside(tmp_path):
     layer = SparseDense(4, sparsity=0.5, mask_seed=0)
-    path = _saved_layer(tmp_path, layer, (6,))
+    _saved_layer(tmp_path, layer, (6,))
     layer.kernel_mask.assign(layer.kernel_mask * 0.5)
     layer.save_own_variables(store := {})
     with pytest.raises(ValueError, match="a mask must hold only 0 and 1"):
