@@ -131,14 +131,25 @@ def test_without_xla_and_own_momentum_average():
     model = compile_lm(lm(), keras.optimizers.SGD(0.5), jit_compile=False)
     assert model.jit_compile is False
     cb = DynamicSparsity(0.3, grow="momentum", grow_data=GROW_DATA)
-    _fit(model, [cb, TopologyChecker()])
+
+    class MasksBeforeLastUpdate(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):  # epoch 2 ends at step 16
+            if epoch == 1:
+                self.masks = masks_of(self.model)
+
+    before = MasksBeforeLastUpdate()
+    _fit(model, [before, cb, TopologyChecker()])
+    assert [u["step"] for u in cb.updates] == [8, 16]
     state = cb.get_state()
     assert len(state["momentum"]) == 4
     assert all(np.count_nonzero(m) > 0 for m in state["momentum"])
-    # The average restarts at the positions grown by the last update.
-    mask_now = masks_of(model)
-    for m, ema in zip(mask_now, state["momentum"]):
-        assert ema.shape == m.shape
+    # The average restarts (is 0) at the positions grown by the last update,
+    # and is kept elsewhere.
+    for old, new, ema in zip(before.masks, masks_of(model), state["momentum"]):
+        grown = (new == 1) & (old == 0)
+        assert grown.any()
+        assert np.all(ema[grown] == 0)
+        assert np.count_nonzero(ema[~grown]) > 0
 
 
 # When updates happen ---------------------------------------------------------
