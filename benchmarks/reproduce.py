@@ -51,6 +51,7 @@ is within 1.5 test-accuracy points of dense. They are reported, not tuned for.
 """
 
 import argparse
+import concurrent.futures
 import dataclasses
 import datetime
 import fnmatch
@@ -74,16 +75,41 @@ QUICK_PTB = dict(size="small", cell="lstm", epochs=6, steps_per_epoch=700,
                  methods=("static", "set", "rigl", "gradual", "tfmot"))
 QUICK_IMDB = dict(epochs=3, max_train_examples=None, sparsity=0.9,
                   methods=("dense", "set"))
+# The cpu profile: Zaremba's small LSTM, his whole protocol. (method, sparsity,
+# seeds), in the order they run: the dense check of the pipeline first.
+CPU_PTB = dict(size="small", cell="lstm", runs=(
+    ("dense", 0.0, (0, 1)),
+    ("static", 0.67, (0,)), ("set", 0.67, (0,)), ("rigl", 0.67, (0, 1)),
+    ("snfs", 0.67, (0,)), ("gradual", 0.67, (0,)), ("tfmot", 0.67, (0,)),
+    ("static", 0.9, (0,)), ("set", 0.9, (0,)), ("rigl", 0.9, (0,)),
+    ("gradual", 0.9, (0,))))
+# The setting of the paper's predecessor: sparse embedding and LSTM, 4% kept.
+CPU_TEXT = dict(datasets=("imdb", "sst2"), epochs=3, sparsity=0.96,
+                methods=("dense", "static", "set", "rigl"))
+# For one GPU, every run a process of its own, all at once (--parallel).
+GPU_PTB = dict(models=(("lstm", "medium"), ("rhn", "medium")), sparsity=0.67,
+               methods=("dense", "static", "set", "rigl", "snfs"))
 FULL_PTB = dict(models=(("lstm", "small"), ("lstm", "medium"), ("lstm", "large"),
                         ("rhn", "medium")),
                 sparsities=(0.5, 0.67, 0.8, 0.9),
                 methods=("static", "set", "rigl", "snfs", "gradual", "tfmot"))
 FULL_IMDB = dict(epochs=3, max_train_examples=None, sparsity=0.9,
                  methods=("dense", "static", "set", "rigl"))
-PROFILES = ("quick", "full")
+PROFILES = ("quick", "cpu", "gpu", "full")
 DYNAMIC = ("set", "rigl", "snfs")
 METHOD_ORDER = ("dense", "static", "set", "rigl", "snfs", "gradual", "tfmot")
 PTB_TRAIN_BATCHES = {"small": 2323, "medium": 1327, "large": 1327}  # batch 20
+# Zaremba et al. (2014), non-regularized small and regularized medium LSTMs:
+# (validation, test) perplexity.
+ZAREMBA = {"small": (120.7, 114.5), "medium": (86.2, 82.7)}
+# --smoke: every entry of a profile as one real, tiny run (tests the machinery).
+SMOKE_PTB = dict(size="tiny", epochs=2, steps_per_epoch=3)
+SMOKE_TEXT = ["--max-train-examples", "64", "--max-eval-examples", "64",
+              "--sequence-length", "16"]
+#: Runs at once when --parallel is not given: on this project's 2-core machine
+#: two runs of one thread each finished a pair of runs sooner than one run of two
+#: threads after the other (`benchmarks/parallel_runs.py`, results/parallel_runs.json).
+DEFAULT_PARALLEL = 2
 
 
 class UsageError(Exception):
@@ -101,9 +127,11 @@ class Run:
     sparsity: float
     script: str  # relative to the repository root
     argv: list
+    seed: int = 0
 
-    def command(self, out_dir):
-        return [sys.executable, str(ROOT / self.script), *self.argv,
+    def command(self, out_dir, threads=None):
+        extra = [] if threads is None else ["--threads", str(threads)]
+        return [sys.executable, str(ROOT / self.script), *self.argv, *extra,
                 "--out-dir", str(out_dir)]
 
 
@@ -111,15 +139,23 @@ def _fmt_sparsity(s):
     return f"{s:g}"
 
 
-def ptb_run(cell, size, method, sparsity, epochs=None, steps_per_epoch=None):
+def _seed_suffix(seed):
+    return "" if seed == 0 else f"_seed{seed}"
+
+
+def ptb_run(cell, size, method, sparsity, epochs=None, steps_per_epoch=None, seed=0,
+            group=None):
     slice_args = []
     if epochs is not None:
         slice_args += ["--epochs", str(epochs)]
     if steps_per_epoch is not None:
         slice_args += ["--steps-per-epoch", str(steps_per_epoch)]
+    if seed:
+        slice_args += ["--seed", str(seed)]
     name = f"ptb_{cell}_{size}_{method}"
     if method != "dense":
         name += f"_{_fmt_sparsity(sparsity)}"
+    name += _seed_suffix(seed)
     if method == "tfmot":
         script = "examples/tfmot_baseline.py"
         argv = ["--size", size, "--sparsity", str(sparsity), *slice_args, "--no-save"]
@@ -127,47 +163,93 @@ def ptb_run(cell, size, method, sparsity, epochs=None, steps_per_epoch=None):
         script = "examples/ptb_language_model.py"
         argv = ["--cell", cell, "--size", size, "--method", method,
                 "--sparsity", str(sparsity), *slice_args, "--no-export"]
-    return Run(name, "ptb", f"{cell} {size}", method, sparsity, script, argv)
+    return Run(name, "ptb", group or f"{cell} {size}", method, sparsity, script, argv,
+               seed)
 
 
-def imdb_run(method, sparsity, epochs, max_train_examples=None):
-    name = "imdb_dense" if method == "dense" else f"imdb_{method}_{_fmt_sparsity(sparsity)}"
+def text_run(dataset, method, sparsity, epochs, max_train_examples=None,
+             valid_fraction=None, extra=()):
+    name = (f"{dataset}_dense" if method == "dense"
+            else f"{dataset}_{method}_{_fmt_sparsity(sparsity)}")
     sparsity = 0.0 if method == "dense" else sparsity
-    argv = ["--dataset", "imdb", "--method", method, "--sparsity", str(sparsity),
+    argv = ["--dataset", dataset, "--method", method, "--sparsity", str(sparsity),
             "--epochs", str(epochs), "--no-save"]
     if max_train_examples is not None:
         argv += ["--max-train-examples", str(max_train_examples)]
-    return Run(name, "text", "imdb", method, sparsity,
+    if valid_fraction is not None:
+        argv += ["--valid-fraction", str(valid_fraction)]
+    argv += list(extra)
+    return Run(name, "text", dataset, method, sparsity,
                "examples/text_classification.py", argv)
 
 
-def grid(profile):
-    """The runs of a profile, in the order they run."""
+def imdb_run(method, sparsity, epochs, max_train_examples=None):
+    return text_run("imdb", method, sparsity, epochs, max_train_examples)
+
+
+def grid(profile, smoke=False):
+    """The runs of a profile, in the order they run.
+
+    `smoke`: each entry as a tiny real run (the `tiny` LSTM or RHN, 2 epochs of
+    3 batches; 64 reviews or sentences), to test a profile's machinery.
+    """
+    def ptb(cell, size, method, sparsity, epochs=None, steps=None, seed=0):
+        if smoke:
+            return ptb_run(cell, SMOKE_PTB["size"], method, sparsity,
+                           SMOKE_PTB["epochs"], SMOKE_PTB["steps_per_epoch"], seed,
+                           group=f"{cell} {size}")
+        return ptb_run(cell, size, method, sparsity, epochs, steps, seed)
+
+    def text(dataset, method, sparsity, epochs, max_train=None, valid_fraction=None):
+        if smoke:
+            return text_run(dataset, method, sparsity, 1, None, valid_fraction,
+                            SMOKE_TEXT)
+        return text_run(dataset, method, sparsity, epochs, max_train, valid_fraction)
+
     runs = []
     if profile == "quick":
         q = QUICK_PTB
-        runs.append(ptb_run(q["cell"], q["size"], "dense", 0.0, q["epochs"],
-                            q["steps_per_epoch"]))
+        runs.append(ptb(q["cell"], q["size"], "dense", 0.0, q["epochs"],
+                        q["steps_per_epoch"]))
         for s in q["sparsities"]:
             for m in q["methods"]:
-                runs.append(ptb_run(q["cell"], q["size"], m, s, q["epochs"],
-                                    q["steps_per_epoch"]))
+                runs.append(ptb(q["cell"], q["size"], m, s, q["epochs"],
+                                q["steps_per_epoch"]))
         imdb = QUICK_IMDB
+        for m in imdb["methods"]:
+            runs.append(text("imdb", m, imdb["sparsity"], imdb["epochs"],
+                             imdb["max_train_examples"]))
+    elif profile == "cpu":
+        c = CPU_PTB
+        for method, sparsity, seeds in c["runs"]:
+            for seed in seeds:
+                runs.append(ptb(c["cell"], c["size"], method, sparsity, seed=seed))
+        t = CPU_TEXT
+        for dataset in t["datasets"]:
+            for m in t["methods"]:
+                # IMDB on its own 25,000 / 25,000 split: no reviews held out.
+                runs.append(text(dataset, m, t["sparsity"], t["epochs"],
+                                 valid_fraction=0.0 if dataset == "imdb" else None))
+    elif profile == "gpu":
+        g = GPU_PTB
+        for cell, size in g["models"]:
+            for m in g["methods"]:
+                runs.append(ptb(cell, size, m, 0.0 if m == "dense" else g["sparsity"]))
     elif profile == "full":
         f = FULL_PTB
         for cell, size in f["models"]:
-            runs.append(ptb_run(cell, size, "dense", 0.0))
+            runs.append(ptb(cell, size, "dense", 0.0))
             for s in f["sparsities"]:
                 for m in f["methods"]:
                     if m == "tfmot" and cell != "lstm":
                         continue  # tfmot cannot prune an RHN
-                    runs.append(ptb_run(cell, size, m, s))
+                    runs.append(ptb(cell, size, m, s))
         imdb = FULL_IMDB
+        for m in imdb["methods"]:
+            runs.append(text("imdb", m, imdb["sparsity"], imdb["epochs"],
+                             imdb["max_train_examples"]))
     else:
         raise UsageError(f"--profile must be one of {PROFILES}, got {profile!r}")
-    for m in imdb["methods"]:
-        runs.append(imdb_run(m, imdb["sparsity"], imdb["epochs"],
-                             imdb["max_train_examples"]))
     return runs
 
 
@@ -183,35 +265,72 @@ def select(runs, patterns):
     return [r for r in runs if any(fnmatch.fnmatchcase(r.name, p) for p in patterns)]
 
 
-def execute(run, result_path, runs_dir, stream=sys.stdout):
-    """Runs one grid point in a subprocess; writes its JSON on success."""
+def _git_commit():
+    """`(commit, dirty)` of the repository, or `(None, None)` outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, text=True,
+                                capture_output=True, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                cwd=ROOT, text=True, capture_output=True,
+                                check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None, None
+    return commit, bool(status.strip())
+
+
+def _library_version():
+    try:
+        return importlib.metadata.version("keras-sparse-rnn")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def execute(run, result_path, runs_dir, stream=sys.stdout, threads=None, parallel=1):
+    """Runs one grid point in a subprocess; writes its JSON on success.
+
+    The run's folder is kept between attempts: a PTB run killed before it
+    finished resumes there from its last completed epoch (the examples'
+    per-epoch backup). `threads`: TensorFlow threads of the run (`--threads`).
+    """
     out_dir = runs_dir / run.name
     out_dir.mkdir(parents=True, exist_ok=True)
-    command = run.command(out_dir)
+    command = run.command(out_dir, threads)
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("KERAS_BACKEND", "tensorflow")
+    # Runs that share one GPU: each takes memory as it needs it.
+    env.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     shared = ROOT.parent / "shared" / "data"
     if "KERAS_SPARSE_RNN_DATA" not in env and shared.is_dir():
         env["KERAS_SPARSE_RNN_DATA"] = str(shared)
     start = time.monotonic()
-    with open(out_dir / "train.log", "w") as log:
+    with open(out_dir / "train.log", "a") as log:
+        log.write(f"\n# {datetime.datetime.now().isoformat(timespec='seconds')}: "
+                  f"{shlex.join(command)}\n")
+        log.flush()
         rc = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                              cwd=ROOT)
     seconds = time.monotonic() - start
     history = out_dir / "history.json"
     if rc != 0 or not history.is_file():
-        print(f"  FAILED (exit code {rc}) after {seconds:.0f} s; log: "
-              f"{out_dir / 'train.log'}", file=stream)
+        print(f"  {run.name} FAILED (exit code {rc}) after {seconds:.0f} s; log: "
+              f"{out_dir / 'train.log'}", file=stream, flush=True)
         return None
     record = json.loads(history.read_text())
+    commit, dirty = _git_commit()
     record["run"] = {
         "name": run.name, "kind": run.kind, "group": run.group,
-        "method": run.method, "sparsity": run.sparsity,
+        "method": run.method, "sparsity": run.sparsity, "seed": run.seed,
         "command": shlex.join([os.path.relpath(c, ROOT) if c.startswith(str(ROOT))
                                else c for c in command[1:]]),
+        # This attempt's process; a resumed run's wall_seconds adds up its epochs.
         "process_seconds": seconds,
+        "resumed_at_epoch": record.get("resumed_at_epoch"),
         "finished": datetime.datetime.now().isoformat(timespec="seconds"),
+        "git_commit": commit, "git_dirty": dirty,
+        "library_version": _library_version(),
+        "machine_cores": os.cpu_count(), "threads": threads, "parallel_runs": parallel,
+        "machine": _machine(),
     }
     result_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = result_path.with_suffix(".json.tmp")
@@ -226,7 +345,8 @@ def execute(run, result_path, runs_dir, stream=sys.stdout):
 
 
 def load_results(results_dir, profile, runs):
-    """`{run name: record}` for the runs whose JSON exists."""
+    """`{run name: record}` for the runs whose JSON exists (`profile`: the
+    results folder's name, e.g. "cpu" or "cpu_smoke")."""
     folder = pathlib.Path(results_dir) / f"reproduce_{profile}"
     out = {}
     for run in runs:
@@ -324,57 +444,106 @@ def _slice(record):
     return f"{epochs} x {steps}"
 
 
+def _seed_groups(records, runs, kind):
+    """`[(first run, [records of its seeds])]`: one row per grid point, its
+    seeds merged, in grid order."""
+    groups = {}
+    for run, rec in _rows(records, runs, kind):
+        key = (run.group, run.method, run.sparsity)
+        groups.setdefault(key, (run, []))[1].append(rec)
+    return list(groups.values())
+
+
+def _mean_spread(values, fmt="{:.2f}"):
+    """"m" for one value, "m ± h" for several (h: half their range)."""
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return fmt.format(mean)
+    half = (max(values) - min(values)) / 2
+    return f"{fmt.format(mean)} ± {fmt.format(half)}"
+
+
+def _mean(records, key):
+    return sum(float(r[key]) for r in records) / len(records)
+
+
 def ptb_table(records, runs):
-    """Markdown table lines of the PTB runs, one table per model."""
+    """Markdown table lines of the PTB runs, one table per model; a grid point
+    that ran with several seeds is one row: mean ± half the range."""
     lines = []
     for group in dict.fromkeys(r.group for r in runs if r.kind == "ptb"):
-        rows = [(r, rec) for r, rec in _rows(records, runs, "ptb") if r.group == group]
+        rows = [(r, recs) for r, recs in _seed_groups(records, runs, "ptb")
+                if r.group == group]
         if not rows:
             continue
-        dense = _find(records, runs, "ptb", group, "dense")
+        dense = [rec for r, rec in _rows(records, runs, "ptb")
+                 if r.group == group and r.method == "dense"]
+        dense_valid = _mean(dense, "valid_perplexity") if dense else None
+        dense_wall = _mean(dense, "wall_seconds") if dense else None
         lines += [
             "", f"### Penn Treebank, {group}", "",
-            "| method | sparsity | valid ppl | test ppl | valid / dense | active params "
-            "| inference FLOPs/token | training FLOPs/token | wall (s) | wall / dense "
-            "| epochs x steps |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| method | sparsity | seeds | valid ppl | test ppl | valid / dense "
+            "| active params | inference FLOPs/token | training FLOPs/token "
+            "| wall per run (s) | wall / dense | epochs x steps |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for run, rec in rows:
-            ratio = (f"{_val_ppl(rec) / _val_ppl(dense):.3f}" if dense else "-")
-            wall_ratio = (f"{rec['wall_seconds'] / dense['wall_seconds']:.2f}"
-                          if dense else "-")
+        size = group.split()[-1]
+        if group.startswith("lstm") and size in ZAREMBA:
+            v, t = ZAREMBA[size]
+            lines.append(f"| Zaremba et al. (2014), dense | 0 | - | {v:.1f} | {t:.1f} | "
+                         f"{v / dense_valid:.3f} | | | | | | |" if dense_valid else
+                         f"| Zaremba et al. (2014), dense | 0 | - | {v:.1f} | {t:.1f} "
+                         "| - | | | | | | |")
+        for run, recs in rows:
+            valid = [float(r["valid_perplexity"]) for r in recs]
+            ratio = (f"{sum(valid) / len(valid) / dense_valid:.3f}" if dense else "-")
+            wall = _mean(recs, "wall_seconds")
+            wall_ratio = f"{wall / dense_wall:.2f}" if dense else "-"
+            rec = recs[0]
             lines.append(
-                f"| {run.method} | {run.sparsity:g} | {_val_ppl(rec):.2f} | "
-                f"{rec['test_perplexity']:.2f} | {ratio} | {_int(rec['active_params'])} | "
+                f"| {run.method} | {run.sparsity:g} | {len(recs)} | "
+                f"{_mean_spread(valid)} | "
+                f"{_mean_spread([float(r['test_perplexity']) for r in recs])} | "
+                f"{ratio} | {_int(rec['active_params'])} | "
                 f"{_int(rec['forward_flops_per_token'])} | "
                 f"{_int(rec.get('mean_training_flops_per_token', rec['training_flops_per_token']))} | "
-                f"{rec['wall_seconds']:.0f} | {wall_ratio} | {_slice(rec)} |")
+                f"{wall:.0f} | {wall_ratio} | {_slice(rec)} |")
     return lines
+
+
+def _pct(value):
+    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 def text_table(records, runs):
-    rows = _rows(records, runs, "text")
-    if not rows:
-        return []
-    dense = _find(records, runs, "text", "imdb", "dense")
-    lines = [
-        "", "### IMDB, embedding 128 + LSTM 128 + dense", "",
-        "| method | sparsity | valid accuracy | test accuracy | test - dense (points) "
-        "| active params | inference FLOPs/token | training FLOPs/token | wall (s) "
-        "| epochs x steps | training examples |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for run, rec in rows:
-        delta = (f"{100 * (rec['test_accuracy'] - dense['test_accuracy']):+.2f}"
-                 if dense else "-")
-        lines.append(
-            f"| {run.method} | {run.sparsity:g} | {100 * rec['valid_accuracy']:.2f}% | "
-            f"{100 * rec['test_accuracy']:.2f}% | {delta} | {_int(rec['active_params'])} | "
-            f"{_int(rec['forward_flops_per_token'])} | "
-            f"{_int(rec.get('mean_training_flops_per_token', rec['training_flops_per_token']))} | "
-            f"{rec['wall_seconds']:.0f} | {_slice(rec)} | "
-            f"{_int(rec.get('num_examples', {}).get('train', 0))} |")
+    lines = []
+    for dataset in dict.fromkeys(r.group for r in runs if r.kind == "text"):
+        rows = [(r, rec) for r, rec in _rows(records, runs, "text") if r.group == dataset]
+        if not rows:
+            continue
+        dense = _find(records, runs, "text", dataset, "dense")
+        lines += [
+            "", f"### {DATASET_TITLES.get(dataset, dataset)}, embedding 128 + LSTM 128 "
+            "+ dense", "",
+            "| method | sparsity | valid accuracy | test accuracy | test - dense (points) "
+            "| active params | inference FLOPs/token | training FLOPs/token | wall (s) "
+            "| epochs x steps | training examples |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for run, rec in rows:
+            delta = (f"{100 * (rec['test_accuracy'] - dense['test_accuracy']):+.2f}"
+                     if dense else "-")
+            lines.append(
+                f"| {run.method} | {run.sparsity:g} | {_pct(rec.get('valid_accuracy'))} | "
+                f"{_pct(rec['test_accuracy'])} | {delta} | {_int(rec['active_params'])} | "
+                f"{_int(rec['forward_flops_per_token'])} | "
+                f"{_int(rec.get('mean_training_flops_per_token', rec['training_flops_per_token']))} | "
+                f"{rec['wall_seconds']:.0f} | {_slice(rec)} | "
+                f"{_int(rec.get('num_examples', {}).get('train', 0))} |")
     return lines
+
+
+DATASET_TITLES = {"imdb": "IMDB", "sst2": "SST-2"}
 
 
 def _machine():
@@ -410,6 +579,33 @@ def profile_text(profile):
             + ", Adam 1e-3, batch 64, 200 tokens, vocabulary 20,000; test on all "
               "25,000 test reviews.",
         ]
+    if profile == "cpu":
+        return [
+            "- Penn Treebank, Zaremba et al.'s small LSTM exactly as published: 2 x 200 "
+            "units, BPTT 20, batch 20, 13 epochs over the whole training set (2,323 "
+            "batches an epoch), uniform init 0.1, SGD at lr 1 for the loss summed over "
+            "the BPTT steps (20 for Keras' mean loss) halved each epoch after the 4th, "
+            "gradient-norm clip 5 (0.25 for the mean loss), no dropout, states carried "
+            "across batches and reset each epoch; the whole validation set each epoch, "
+            "the test set once at the end. Sparse runs: Erdos-Renyi over the embedding, "
+            "the LSTM kernels and the softmax; dynamic methods update the masks at the "
+            "end of each epoch until 75% of training (drop fraction 0.3, cosine decay: "
+            "the quick profile's schedule); gradual pruning and tfmot prune from dense "
+            "on tfmot's cubic schedule. Where a grid point ran with two seeds the "
+            "table gives mean ± half the range.",
+            f"- Text classification at sparsity {CPU_TEXT['sparsity']:g} (sparse "
+            "embedding, LSTM and classifier; Erdos-Renyi): IMDB trained on all 25,000 "
+            "training reviews and tested on all 25,000 test reviews (no validation "
+            "split); SST-2 on its sentence-level train / dev / test splits. "
+            f"{CPU_TEXT['epochs']} epochs, Adam 1e-3, batch 64, vocabulary 20,000.",
+        ]
+    if profile == "gpu":
+        return [
+            "- Penn Treebank, Zaremba's medium LSTM (2 x 650, 39 epochs, dropout 0.5) "
+            "and Zilly et al.'s RHN (depth 10 x 830, medium's schedule), dense and at "
+            "sparsity 0.67 with static, SET, RigL and SNFS; every run a process of its "
+            "own, all at once on one GPU (memory growth on).",
+        ]
     return [
         "- Penn Treebank: each size's full Zaremba schedule on the whole training "
         "set (small 13, medium 39, large 55 epochs; the RHN uses medium's); "
@@ -418,19 +614,24 @@ def profile_text(profile):
     ]
 
 
-def write_report(profile, results_dir, runs=None, records=None):
-    """Writes `reproduce_<profile>.md` and the plots; returns (md path, bars)."""
+def write_report(profile, results_dir, runs=None, records=None, name=None):
+    """Writes `reproduce_<name>.md` and the plots; returns (md path, bars).
+
+    `name`: the results' name, the profile's unless given (`<profile>_smoke`).
+    """
     runs = grid(profile) if runs is None else runs
+    name = name or profile
     results_dir = pathlib.Path(results_dir)
     if records is None:
-        records = load_results(results_dir, profile, runs)
+        records = load_results(results_dir, name, runs)
     bars = check_bars(records, runs)
     missing = [r.name for r in runs if r.name not in records]
     total = sum(rec.get("run", {}).get("process_seconds", rec["wall_seconds"])
                 for rec in records.values())
     lines = [
-        f"# Reproduction benchmark, profile `{profile}`", "",
-        f"Produced by `python benchmarks/reproduce.py --profile {profile}` "
+        f"# Reproduction benchmark, profile `{name}`", "",
+        f"Produced by `python benchmarks/reproduce.py --profile {profile}"
+        f"{' --smoke' if name.endswith('_smoke') else ''}` "
         f"on {_machine()}. {len(records)} of {len(runs)} runs done; their "
         f"processes took {total / 60:.1f} minutes in all.", "",
         *profile_text(profile), "",
@@ -452,10 +653,10 @@ def write_report(profile, results_dir, runs=None, records=None):
         lines.append(f"- **{b['status']}**: {b['bar']} ({b['detail']})")
     if missing:
         lines += ["", "Runs not done yet: " + ", ".join(missing) + "."]
-    plots = write_plots(profile, results_dir, records, runs)
+    plots = write_plots(name, results_dir, records, runs)
     if plots:
         lines += [""] + [f"![{p.stem}]({p.name})" for p in plots]
-    md = results_dir / f"reproduce_{profile}.md"
+    md = results_dir / f"reproduce_{name}.md"
     md.parent.mkdir(parents=True, exist_ok=True)
     md.write_text("\n".join(lines) + "\n")
     return md, bars
@@ -542,25 +743,76 @@ def parse_args(argv=None):
                    help="the runs' own folders (default: runs/reproduce_<profile>)")
     p.add_argument("--only", nargs="+", metavar="NAME",
                    help="run only these runs (names or fnmatch patterns)")
+    p.add_argument("--parallel", type=int, default=None,
+                   help=f"runs at once, each with its share of the CPU cores as "
+                        f"TensorFlow threads (default: {DEFAULT_PARALLEL}; the gpu "
+                        "profile: all its runs)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="TensorFlow threads per run (default: cores / --parallel)")
+    p.add_argument("--smoke", action="store_true",
+                   help="every entry as a tiny real run (results in "
+                        "reproduce_<profile>_smoke): tests the profile's machinery")
     p.add_argument("--dry-run", action="store_true",
                    help="list the grid and what is done; run nothing")
     p.add_argument("--report-only", action="store_true",
                    help="write the table, plots and bars from the JSONs; run nothing")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for name in ("parallel", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name} must be >= 1, got {value}")
+    return args
+
+
+def _metric(run, record):
+    if run.kind == "ptb":
+        return (f"valid ppl {record['valid_perplexity']:.2f}, test ppl "
+                f"{record['test_perplexity']:.2f}")
+    valid = record.get("valid_accuracy")
+    return ((f"valid acc {valid:.4f}, " if valid is not None else "")
+            + f"test acc {record['test_accuracy']:.4f}")
+
+
+def run_grid(runs, folder, runs_dir, parallel, threads):
+    """Runs `runs` (those without a JSON in `folder`), `parallel` at a time;
+    returns the names of the failed ones."""
+    todo = [r for r in runs if not (folder / f"{r.name}.json").is_file()]
+    print(f"{len(runs) - len(todo)} of {len(runs)} runs done, {len(todo)} to run, "
+          f"{parallel} at a time with {threads} threads each", flush=True)
+    grid_start = time.monotonic()
+    failed = []
+
+    def one(item):
+        i, run = item
+        print(f"[{i}/{len(todo)}] {run.name} ...", flush=True)
+        record = execute(run, folder / f"{run.name}.json", runs_dir, threads=threads,
+                         parallel=parallel)
+        if record is None:
+            failed.append(run.name)
+            return
+        print(f"  {run.name}: {_metric(run, record)}; "
+              f"{record['run']['process_seconds']:.0f} s "
+              f"(grid so far {(time.monotonic() - grid_start) / 60:.1f} min)",
+              flush=True)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+        list(pool.map(one, enumerate(todo, 1)))
+    return failed
 
 
 def main(argv=None):
-    args = parse_args(argv)
     try:
-        runs = select(grid(args.profile), args.only)
+        args = parse_args(argv)
+        runs = select(grid(args.profile, args.smoke), args.only)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    name = f"{args.profile}_smoke" if args.smoke else args.profile
     results_dir = pathlib.Path(args.results_dir)
-    folder = results_dir / f"reproduce_{args.profile}"
-    runs_dir = pathlib.Path(args.runs_dir or ROOT / "runs" / f"reproduce_{args.profile}")
+    folder = results_dir / f"reproduce_{name}"
+    runs_dir = pathlib.Path(args.runs_dir or ROOT / "runs" / f"reproduce_{name}")
     if args.dry_run:
-        print(f"profile {args.profile}: {len(runs)} runs; results in {folder}")
+        print(f"profile {name}: {len(runs)} runs; results in {folder}")
         for run in runs:
             done = "done" if (folder / f"{run.name}.json").is_file() else "todo"
             cmd = shlex.join(["python", run.script, *run.argv])
@@ -568,24 +820,13 @@ def main(argv=None):
         return 0
     failed = []
     if not args.report_only:
-        todo = [r for r in runs if not (folder / f"{r.name}.json").is_file()]
-        print(f"profile {args.profile}: {len(runs) - len(todo)} of {len(runs)} runs "
-              f"done, {len(todo)} to run", flush=True)
-        grid_start = time.monotonic()
-        for i, run in enumerate(todo, 1):
-            print(f"[{i}/{len(todo)}] {run.name} ...", flush=True)
-            record = execute(run, folder / f"{run.name}.json", runs_dir)
-            if record is None:
-                failed.append(run.name)
-                continue
-            metric = (f"valid ppl {record['valid_perplexity']:.2f}, test ppl "
-                      f"{record['test_perplexity']:.2f}" if run.kind == "ptb" else
-                      f"valid acc {record['valid_accuracy']:.4f}, test acc "
-                      f"{record['test_accuracy']:.4f}")
-            print(f"  {metric}; {record['run']['process_seconds']:.0f} s "
-                  f"(grid so far {(time.monotonic() - grid_start) / 60:.1f} min)",
-                  flush=True)
-    md, bars = write_report(args.profile, results_dir, grid(args.profile))
+        parallel = args.parallel or (len(runs) if args.profile == "gpu"
+                                     else DEFAULT_PARALLEL)
+        threads = args.threads or max(1, (os.cpu_count() or 1) // parallel)
+        print(f"profile {name}: ", end="")
+        failed = run_grid(runs, folder, runs_dir, parallel, threads)
+    md, bars = write_report(args.profile, results_dir, grid(args.profile, args.smoke),
+                            name=name)
     print(f"wrote {md}")
     for b in bars:
         print(f"{b['status'].upper():8s} {b['bar']}: {b['detail']}")

@@ -12,6 +12,13 @@ sparse layers; `--method` picks how their connectivity evolves.
 Writes to `--out-dir`: `model.keras`, `history.json` (per-epoch losses,
 perplexities and topology-update logs), `summary.txt` and `summary.json`
 (the sparsity report), and `model.tflite` unless `--no-export`.
+
+A run survives interruption: at each epoch end the model, the optimizer and
+the topology-update state go to `<out-dir>/backup` (`EpochBackup`, written
+atomically) with the epoch logs so far (`RunLog`); the same command started
+again after a kill resumes from the last completed epoch and ends as an
+uninterrupted run would (`--no-backup` turns this off). The backup is
+deleted once the run has finished.
 Data: `--data-dir`, else `$KERAS_SPARSE_RNN_DATA/ptb`, else the Keras cache
 (downloaded with a sha256 check when online); or `--corpus DIR`, any corpus
 in PTB's format (e.g. `$KERAS_SPARSE_RNN_DATA/wikitext-2`: train, valid and
@@ -77,6 +84,10 @@ def parse_args(argv=None):
     p.add_argument("--jit-compile", choices=("auto", "true", "false"), default="true",
                    help="XLA for the train step ('auto' is False on a CPU)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None,
+                   help="TensorFlow's intra- and inter-op threads (default: all cores)")
+    p.add_argument("--no-backup", action="store_true",
+                   help="no per-epoch backup in <out-dir>/backup (no resume)")
     p.add_argument("--data-dir", default=None, help="folder with ptb.*.txt")
     p.add_argument("--corpus", default=None,
                    help="train on another corpus in PTB's format instead: a folder "
@@ -99,6 +110,8 @@ def parse_args(argv=None):
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be >= 1, got {args.threads}")
     if args.learning_rate is not None and not args.learning_rate > 0:
         raise UsageError(f"--learning-rate must be > 0, got {args.learning_rate}")
     if args.time_budget is not None and args.time_budget <= 0:
@@ -187,6 +200,122 @@ class ZarembaSchedule:
         return _Schedule()
 
 
+def set_threads(threads):
+    """TensorFlow's thread pools (before any op runs); None keeps the default."""
+    if threads is not None:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def write_json_atomic(path, value):
+    """Writes JSON to `path` through a temporary file: a kill leaves the old
+    file or the new one, never half of one."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=1))
+    os.replace(tmp, path)
+
+
+def run_log(callback_base, path):
+    """A callback that keeps the epoch logs of a run across interruptions.
+
+    At each epoch end it appends the epoch's logs (as other callbacks left
+    them: put it after them) and the training seconds so far to `path`. When
+    a resumed `fit` begins at epoch `e` (the backup's), the entries from `e`
+    on are dropped: an epoch logged after the last backup is trained again.
+    `callback_base` is `keras.callbacks.Callback` (or tf_keras's).
+    """
+    path = pathlib.Path(path)
+
+    class RunLog(callback_base):
+        def __init__(self):
+            super().__init__()
+            self.entries = []
+            self.resumed_at = None
+            self._base_seconds = 0.0
+            self._start = None
+
+        def on_train_begin(self, logs=None):
+            self.entries = (json.loads(path.read_text())["epochs"]
+                            if path.is_file() else [])
+            self._start = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if self._start is None:  # the first epoch of this `fit`
+                self.entries = [e for e in self.entries if e["epoch"] < epoch]
+                self.resumed_at = epoch if epoch > 0 else None
+                self._base_seconds = self.entries[-1]["seconds"] if self.entries else 0.0
+                self._start = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.entries.append({
+                "epoch": epoch,
+                "seconds": self._base_seconds + time.monotonic() - self._start,
+                "logs": {k: float(v) for k, v in (logs or {}).items()}})
+            write_json_atomic(path, {"epochs": self.entries})
+
+        def history(self):
+            """`{metric: [value per epoch]}` over every epoch of the run."""
+            out = {}
+            for entry in self.entries:
+                for k, v in entry["logs"].items():
+                    out.setdefault(k, []).append(v)
+            return out
+
+        def seconds(self):
+            return self.entries[-1]["seconds"] if self.entries else 0.0
+
+    return RunLog()
+
+
+def epoch_backup(backup_dir):
+    """`keras.callbacks.BackupAndRestore` whose checkpoint is never half written.
+
+    Keras writes `latest.weights.h5` and then `training_metadata.json` in
+    place: a kill between the two, or during either, leaves weights of one
+    epoch with the epoch number of another, or a truncated file. Here each
+    epoch's weights go to their own file (through a temporary name) and the
+    metadata, replaced atomically last, names the file to load; the previous
+    epoch's file is deleted only after that. The weights file holds the
+    model's variables, so the optimizer's slots and iterations and the
+    DynamicSparsity / GradualPruning state (kept in variables) resume too.
+    Put it last in the callbacks, so that the checkpoint of an epoch includes
+    the topology update at its end.
+    """
+    import keras
+
+    class EpochBackup(keras.callbacks.BackupAndRestore):
+        def _load_model(self):
+            meta_path = pathlib.Path(self._training_metadata_path)
+            if not meta_path.is_file():
+                return
+            meta = json.loads(meta_path.read_text())
+            optimizer = self.model.optimizer
+            if optimizer is not None and not optimizer.built:
+                optimizer.build(self.model.trainable_variables)
+            self.model.load_weights(str(pathlib.Path(self.backup_dir) / meta["weights"]))
+            self.model._initial_epoch = meta["epoch"]
+
+        def _save_model(self):
+            folder = pathlib.Path(self.backup_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"epoch-{self._current_epoch}.weights.h5"
+            # Keras wants the ".weights.h5" ending, so the temporary name keeps it.
+            tmp = folder / f"tmp-{name}"
+            self.model.save_weights(str(tmp), overwrite=True)
+            os.replace(tmp, folder / name)
+            write_json_atomic(self._training_metadata_path, {
+                "epoch": self._current_epoch, "batch": self._last_batch_seen,
+                "weights": name})
+            for old in folder.glob("*.weights.h5"):
+                if old.name != name:
+                    old.unlink()
+
+    return EpochBackup(str(backup_dir), delete_checkpoint=True)
+
+
 def lm_datasets(splits, config, train_batches=None):
     """`[(dataset, batches)]` of the train, valid and test ids.
 
@@ -264,6 +393,22 @@ def make_callbacks(args, config, steps_per_epoch, epochs, grow_data):
     return callbacks
 
 
+def kill_after_epoch_for_tests(callback_base):
+    """`$KSR_TEST_KILL_AFTER_EPOCH=N`: SIGKILL this process once epoch N (1-based)
+    has ended and been backed up; the resume test's real crash."""
+    value = os.environ.get("KSR_TEST_KILL_AFTER_EPOCH")
+    if not value:
+        return []
+    import signal
+
+    class Kill(callback_base):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == int(value):
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    return [Kill()]
+
+
 @dataclasses.dataclass
 class RunResult:
     history: dict
@@ -273,6 +418,7 @@ class RunResult:
     train_steps: int
     epochs: int
     steps_per_epoch: int
+    resumed_at_epoch: object = None  # the epoch a resumed run began with
 
 
 def train(args):
@@ -280,6 +426,7 @@ def train(args):
     import keras_sparse_rnn as ksr
     from keras_sparse_rnn.datasets import load_corpus, ptb
 
+    set_threads(args.threads)
     keras.utils.set_random_seed(args.seed)
     config = dict(SIZES[args.size])
     if args.cell == "rhn":
@@ -314,10 +461,15 @@ def train(args):
                   jit_compile=jit)
     grow_data = next(iter(train_ds))
     callbacks = make_callbacks(args, config, steps_per_epoch, epochs, grow_data)
-    start = time.monotonic()
-    history = model.fit(train_ds, validation_data=valid_ds, epochs=epochs,
-                        callbacks=callbacks, verbose=args.verbose)
-    wall = time.monotonic() - start
+    out = pathlib.Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = run_log(keras.callbacks.Callback, out / "epochs.json")
+    callbacks.append(log)
+    if not args.no_backup:
+        callbacks.append(epoch_backup(out / "backup"))
+    callbacks += kill_after_epoch_for_tests(keras.callbacks.Callback)
+    model.fit(train_ds, validation_data=valid_ds, epochs=epochs,
+              callbacks=callbacks, verbose=args.verbose)
     # SNTASGD writes its averages into the model at the end of `fit`.
     for layer in model.layers:
         if getattr(layer, "stateful", False):
@@ -327,12 +479,13 @@ def train(args):
         if getattr(layer, "stateful", False):
             layer.reset_state()
     valid_loss = model.evaluate(valid_ds, verbose=0)
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    hist = log.history()
     hist["val_perplexity"] = [math.exp(v) for v in hist.get("val_loss", [])]
     hist["perplexity"] = [math.exp(v) for v in hist.get("loss", [])]
     steps = int(optimizer.iterations.numpy())
     return model, vocab, RunResult(hist, math.exp(valid_loss), math.exp(test_loss),
-                                   wall, steps, epochs, steps_per_epoch)
+                                   log.seconds(), steps, epochs, steps_per_epoch,
+                                   log.resumed_at)
 
 
 def main(argv=None):
@@ -376,6 +529,7 @@ def main(argv=None):
         # Fewer than planned when --time-budget stopped the training.
         "epochs_run": len(result.history.get("loss", [])),
         "steps_per_epoch": result.steps_per_epoch,
+        "resumed_at_epoch": result.resumed_at_epoch,
     }
     print(f"validation perplexity {result.valid_perplexity:.2f}, "
           f"test perplexity {result.test_perplexity:.2f} "

@@ -77,7 +77,13 @@ def parse_args(argv=None):
                    help="stop training after this many minutes")
     p.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto",
                    help="XLA for the train step ('auto' is False on a CPU)")
+    p.add_argument("--valid-fraction", type=float, default=0.2,
+                   help="IMDB: the fraction of the training reviews held out "
+                        "(seeded) for validation; 0 trains on all 25,000 and "
+                        "validates on none (SST-2 has its own dev split)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None,
+                   help="TensorFlow's intra- and inter-op threads (default: all cores)")
     p.add_argument("--data-dir", default=None,
                    help="folder with the dataset's files")
     p.add_argument("--out-dir", default="runs/text_classification")
@@ -95,13 +101,15 @@ def parse_args(argv=None):
     for name, minimum in (("update_every_steps", 1), ("units", 1), ("embedding_dim", 1),
                           ("max_tokens", 3), ("sequence_length", 1), ("batch_size", 1),
                           ("epochs", 1), ("max_train_examples", 1),
-                          ("max_eval_examples", 1), ("seed", 0)):
+                          ("max_eval_examples", 1), ("seed", 0), ("threads", 1)):
         value = getattr(args, name)
         if value is not None and value < minimum:
             raise UsageError(f"--{name.replace('_', '-')} must be >= {minimum}, "
                              f"got {value}")
     if not args.learning_rate > 0:
         raise UsageError(f"--learning-rate must be > 0, got {args.learning_rate}")
+    if not 0.0 <= args.valid_fraction < 1.0:
+        raise UsageError(f"--valid-fraction must be in [0, 1), got {args.valid_fraction}")
     if args.time_budget is not None and not args.time_budget > 0:
         raise UsageError(f"--time-budget must be > 0 minutes, got {args.time_budget}")
     if args.data_dir is not None and not os.path.isdir(args.data_dir):
@@ -138,9 +146,9 @@ def load_data(args):
     try:
         if args.dataset == "imdb":
             splits = datasets.read_imdb(args.data_dir)
-            # Hold out 20% of the training reviews (seeded) for validation.
+            # Hold out a fraction of the training reviews (seeded) for validation.
             texts, labels = _take(*splits["train"], None, args.seed)
-            n_valid = len(texts) // 5
+            n_valid = int(len(texts) * args.valid_fraction)
             splits = {"train": (texts[n_valid:], labels[n_valid:]),
                       "valid": (texts[:n_valid], labels[:n_valid]),
                       "test": splits["test"]}
@@ -148,6 +156,8 @@ def load_data(args):
             splits = datasets.read_sst(args.data_dir)
     except (FileNotFoundError, ValueError) as e:  # missing or malformed files
         raise UsageError(str(e)) from None
+    if not splits["valid"][0]:
+        del splits["valid"]  # --valid-fraction 0
     for name, (texts, _) in splits.items():
         if not texts:
             raise UsageError(f"the {args.dataset} {name} split is empty")
@@ -164,7 +174,7 @@ def load_data(args):
                                    shuffle=k == "train", seed=args.seed,
                                    num_classes=2)
           for k, s in splits.items()}
-    return Data(ds["train"], ds["valid"], ds["test"], vocab, 2,
+    return Data(ds["train"], ds.get("valid"), ds["test"], vocab, 2,
                 {k: len(s[0]) for k, s in splits.items()})
 
 
@@ -228,9 +238,18 @@ def make_callbacks(args, steps_per_epoch, grow_data):
     return callbacks
 
 
+def _float(value):
+    return None if value is None else float(value)
+
+
 def train(args):
     import keras
 
+    if args.threads is not None:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     keras.utils.set_random_seed(args.seed)
     data = load_data(args)
     try:
@@ -249,12 +268,13 @@ def train(args):
     history = model.fit(data.train, validation_data=data.valid, epochs=args.epochs,
                         callbacks=callbacks, verbose=args.verbose)
     wall = time.monotonic() - start
-    valid = model.evaluate(data.valid, verbose=0, return_dict=True)
+    valid = (model.evaluate(data.valid, verbose=0, return_dict=True)
+             if data.valid is not None else {"accuracy": None, "loss": None})
     test = model.evaluate(data.test, verbose=0, return_dict=True)
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     return model, data, dict(
         history=hist,
-        valid_accuracy=float(valid["accuracy"]), valid_loss=float(valid["loss"]),
+        valid_accuracy=_float(valid["accuracy"]), valid_loss=_float(valid["loss"]),
         test_accuracy=float(test["accuracy"]), test_loss=float(test["loss"]),
         wall_seconds=wall, train_steps=int(optimizer.iterations.numpy()),
         epochs=args.epochs, steps_per_epoch=steps_per_epoch,
@@ -295,8 +315,10 @@ def main(argv=None):
         "mean_training_flops_per_token": mean_flops,
     }
     (out / "history.json").write_text(json.dumps(record, indent=1))
+    valid = ("no validation split" if result["valid_accuracy"] is None
+             else f"validation accuracy {result['valid_accuracy']:.4f}")
     print(f"{args.dataset} {args.method} sparsity {args.sparsity}: "
-          f"validation accuracy {result['valid_accuracy']:.4f}, test accuracy "
+          f"{valid}, test accuracy "
           f"{result['test_accuracy']:.4f} ({result['train_steps']} steps, "
           f"{result['wall_seconds']:.0f} s, {summary.total_params:,} parameters)")
     return 0

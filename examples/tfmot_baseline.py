@@ -26,7 +26,11 @@ Writes to `--out-dir`: `history.json` with the keys of
 `ptb_language_model.py` (`history` with `val_perplexity` per epoch,
 `valid_perplexity`, `test_perplexity`, `wall_seconds`, `active_params`,
 FLOPs per token, ...), `summary.txt` (the pruned matrices) and the stripped
-`tf_keras` model `model.keras`.
+`tf_keras` model `model.keras`. Like `ptb_language_model.py`, a run backs
+itself up at each epoch end (tf_keras's `BackupAndRestore`, a
+`tf.train.CheckpointManager` over the model with tfmot's masks and pruning
+step and the optimizer, in `<out-dir>/backup`) and the same command resumes
+it after a kill (`--no-backup` turns this off).
 """
 
 import os
@@ -78,6 +82,10 @@ def parse_args(argv=None):
                    help="XLA for tf_keras's train step; on a 2-core CPU it ran "
                         "far slower here (small: about 2 s/step against 0.08)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None,
+                   help="TensorFlow's intra- and inter-op threads (default: all cores)")
+    p.add_argument("--no-backup", action="store_true",
+                   help="no per-epoch backup in <out-dir>/backup (no resume)")
     p.add_argument("--data-dir", default=None, help="folder with ptb.*.txt")
     p.add_argument("--out-dir", default="runs/ptb_tfmot")
     p.add_argument("--no-save", action="store_true", help="skip model.keras")
@@ -91,6 +99,8 @@ def parse_args(argv=None):
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if args.learning_rate is not None and not args.learning_rate > 0:
         raise UsageError(f"--learning-rate must be > 0, got {args.learning_rate}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be >= 1, got {args.threads}")
     if args.time_budget is not None and args.time_budget <= 0:
         raise UsageError(f"--time-budget must be > 0 minutes, got {args.time_budget}")
     if args.data_dir is not None and not os.path.isdir(args.data_dir):
@@ -185,6 +195,7 @@ def train(args):
     from keras_sparse_rnn.datasets import ptb
     from keras_sparse_rnn.pruning import gradual_schedule
 
+    ptb_lm.set_threads(args.threads)
     tf_keras.utils.set_random_seed(args.seed)
     config = dict(ptb_lm.SIZES[args.size])
     epochs = args.epochs or config["epochs"]
@@ -262,24 +273,31 @@ def train(args):
     callbacks = [ResetStates(), Schedule(), tfmot.sparsity.keras.UpdatePruningStep()]
     if args.time_budget:
         callbacks.append(TimeBudget(args.time_budget))
-    start = time.monotonic()
-    history = model.fit(train_ds, validation_data=valid_ds, epochs=epochs,
-                        callbacks=callbacks, verbose=args.verbose)
-    wall = time.monotonic() - start
+    out = pathlib.Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = ptb_lm.run_log(tf_keras.callbacks.Callback, out / "epochs.json")
+    callbacks.append(log)
+    if not args.no_backup:
+        # A CheckpointManager's checkpoint index is replaced atomically: a
+        # kill mid-save leaves the previous epoch's checkpoint in use.
+        callbacks.append(tf_keras.callbacks.BackupAndRestore(str(out / "backup")))
+    callbacks += ptb_lm.kill_after_epoch_for_tests(tf_keras.callbacks.Callback)
+    model.fit(train_ds, validation_data=valid_ds, epochs=epochs,
+              callbacks=callbacks, verbose=args.verbose)
     reset_states()
     test_loss = model.evaluate(test_ds, verbose=0)
     reset_states()
     valid_loss = model.evaluate(valid_ds, verbose=0)
     steps = int(optimizer.iterations.numpy())
     stripped = tfmot.sparsity.keras.strip_pruning(model)
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    hist = log.history()
     hist["val_perplexity"] = [math.exp(v) for v in hist.get("val_loss", [])]
     hist["perplexity"] = [math.exp(v) for v in hist.get("loss", [])]
     return stripped, dict(
         history=hist, valid_perplexity=math.exp(valid_loss),
-        test_perplexity=math.exp(test_loss), wall_seconds=wall, train_steps=steps,
-        epochs=epochs, steps_per_epoch=steps_per_epoch,
-        epochs_run=len(hist.get("loss", [])))
+        test_perplexity=math.exp(test_loss), wall_seconds=log.seconds(),
+        train_steps=steps, epochs=epochs, steps_per_epoch=steps_per_epoch,
+        epochs_run=len(hist.get("loss", [])), resumed_at_epoch=log.resumed_at)
 
 
 def main(argv=None):
