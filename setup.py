@@ -21,7 +21,7 @@ setup(
         "ai-edge-litert",
     ],
     extras_require={
-        "test": ["pytest"],
+        "test": ["pytest", "tensorboard==2.21.*"],
         "baselines": ["tensorflow-model-optimization==0.8.*", "tf-keras==2.21.*"],
         "bench": ["matplotlib"],
     },

@@ -5,7 +5,8 @@ import keras
 from keras_sparse_rnn.layers.base import SparseLayerMixin
 
 
-def _sparse_layers(model):
+def sparse_layers(model):
+    """The sparse layers and cells of `model` (itself included), nested or not."""
     if not isinstance(model, keras.layers.Layer):
         raise ValueError(
             "model must be a keras.Model or keras.layers.Layer, got "
@@ -19,13 +20,21 @@ def _sparse_layers(model):
     ]
 
 
+def sparse_layers_built(model):
+    """Whether every sparse layer of `model` has its masks (is built).
+
+    True for a model without sparse layers (the callers then say so).
+    """
+    return all(layer.get_sparse_weight_info() for layer in sparse_layers(model))
+
+
 def sparse_weight_info(model):
     """Every `SparseWeight` record (layer, name, weight, mask, gates, kind).
 
     Raises:
         ValueError: if the model has no built sparse layer.
     """
-    layers = _sparse_layers(model)
+    layers = sparse_layers(model)
     info = [spec for layer in layers for spec in layer.get_sparse_weight_info()]
     if not info:
         if layers:

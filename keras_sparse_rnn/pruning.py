@@ -19,8 +19,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_sparse_rnn import callback_order
 from keras_sparse_rnn import masks as masks_lib
-from keras_sparse_rnn.model_utils import sparse_weight_info
+from keras_sparse_rnn.model_utils import sparse_layers_built, sparse_weight_info
 from keras_sparse_rnn.validation import validate_sparsity
 
 
@@ -328,6 +329,8 @@ class GradualPruning(keras.callbacks.Callback):
         self.verbose = verbose
         self._last_step = None
         self._sparsity = None
+        self._specs = None
+        self._optimizer = None  # given to `attach` (custom loops)
 
     def get_config(self):
         return {
@@ -355,29 +358,83 @@ class GradualPruning(keras.callbacks.Callback):
     def _current_step(self):
         if hasattr(self.model, "jax_state_sync"):
             self.model.jax_state_sync()
-        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        optimizer = self._optimizer or self.model.optimizer
+        return int(keras.ops.convert_to_numpy(optimizer.iterations))
+
+    def _resolve_end_step(self, planned, what):
+        if self.end_step is not None:
+            return
+        if not planned:
+            raise ValueError(
+                "end_step=None needs the number of planned steps, which "
+                f"{what} does not know: pass end_step"
+            )
+        if planned <= self.begin_step:
+            raise ValueError(
+                f"end_step=None resolved to the planned {planned} steps, "
+                f"which is not > begin_step ({self.begin_step})"
+            )
+        self.end_step = int(planned)
 
     def on_train_begin(self, logs=None):
-        self._specs = sparse_weight_info(self.model)
-        if self.end_step is None:
-            steps, epochs = self.params.get("steps"), self.params.get("epochs")
-            if not steps:
-                raise ValueError(
-                    "end_step=None needs the number of steps per epoch, which "
-                    "this fit call does not know (a dataset of unknown "
-                    "length): pass end_step, or steps_per_epoch to fit"
-                )
-            end_step = int(epochs) * int(steps)
-            if end_step <= self.begin_step:
-                raise ValueError(
-                    f"end_step=None resolved to the planned {end_step} steps, "
-                    f"which is not > begin_step ({self.begin_step})"
-                )
-            self.end_step = end_step
-        self._maybe_prune()
+        steps, epochs = self.params.get("steps"), self.params.get("epochs")
+        self._resolve_end_step(
+            int(epochs) * int(steps) if steps and epochs else None,
+            "this fit call (a dataset of unknown length; or pass "
+            "steps_per_epoch to fit)")
+        # `pruning_sparsity` reaches the loggers whatever the callback order.
+        callback_order.move_before_log_consumers(self)
+        self._specs = None
+        if sparse_layers_built(self.model):
+            self._specs = sparse_weight_info(self.model)
+            self._maybe_prune()
+        # else: an unbuilt model (subclassed, or Sequential without Input)
+        # is built by its first train step; pruning starts after it.
 
     def on_train_batch_end(self, batch, logs=None):
+        if self._specs is None:
+            self._specs = sparse_weight_info(self.model)
         self._maybe_prune()
+
+    def attach(self, model, optimizer, total_steps=None):
+        """Sets the callback up for a custom training loop (no `compile`):
+        call `step_end()` after each optimizer step then.
+
+        Args:
+            model: the built model (called on data).
+            optimizer: the Keras optimizer your loop applies gradients with;
+                its `iterations` are the steps of the schedule.
+            total_steps: the planned steps, for `end_step=None`.
+
+        Returns:
+            `self`.
+        """
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise ValueError(
+                "optimizer must be a keras.optimizers.Optimizer (the one your "
+                f"loop calls apply_gradients on), got {optimizer!r:.100}")
+        if total_steps is not None:
+            total_steps = _validate_int(total_steps, "total_steps", 1)
+        if not sparse_layers_built(model):
+            raise ValueError(f"model '{model.name}' is not built: call it on a "
+                             "batch of data before attach")
+        self._resolve_end_step(total_steps, "attach without total_steps")
+        self.set_model(model)
+        self._optimizer = optimizer
+        self._specs = sparse_weight_info(model)
+        self._maybe_prune()
+        return self
+
+    def step_end(self):
+        """Call after each optimizer step of a custom loop (see `attach`):
+        prunes when the schedule says so. Returns the sparsity applied, or
+        None when this step did not prune."""
+        if self._specs is None or self._optimizer is None:
+            raise RuntimeError("step_end needs attach(model, optimizer) first "
+                               "(in model.fit the callback runs by itself)")
+        before = self._last_step
+        self._maybe_prune()
+        return self._sparsity if self._last_step != before else None
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and self._sparsity is not None:

@@ -8,11 +8,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_sparse_rnn import callback_order
 from keras_sparse_rnn import masks as masks_lib
 from keras_sparse_rnn.dst import optimizer_slots
 from keras_sparse_rnn.dst import registry
 from keras_sparse_rnn.dst import schedules
 from keras_sparse_rnn.dst import updater
+from keras_sparse_rnn import model_utils
 from keras_sparse_rnn.model_utils import sparse_weight_info
 from keras_sparse_rnn.validation import validate_fraction
 
@@ -86,6 +88,11 @@ def _validate_grow_data(grow_data):
         "grow_data must be an (x, y) or (x, y, sample_weight) tuple of one "
         f"batch, or a tf.data.Dataset of such batches, got {grow_data!r:.200}"
     )
+
+
+def _dense_grads(result, weights):
+    return [tf.zeros(w.shape, w.dtype) if g is None else tf.convert_to_tensor(g)
+            for g, w in zip(result, weights)]
 
 
 def _stateful_variables(model):
@@ -364,11 +371,6 @@ class DynamicSparsity(keras.callbacks.Callback):
         self.redistribution = registry.validate_redistribution(redistribution)
         grow_data = _validate_grow_data(grow_data)
         needs = self._grow_method.needs
-        if needs == "gradient" and grow_data is None:
-            raise ValueError(
-                f"grow={grow!r} ranks positions by the gradient of the loss: "
-                "give grow_data, an (x, y) batch or a tf.data.Dataset"
-            )
         if needs is None and grow_data is not None:
             raise ValueError(
                 f"grow_data is used only by grow='gradient' or 'momentum', "
@@ -392,13 +394,21 @@ class DynamicSparsity(keras.callbacks.Callback):
         self._start_step = self.start if isinstance(self.start, int) else None
         self._stop_step = self.stop if isinstance(self.stop, int) else None
         self._period_steps = self.update_every_steps
+        self._optimizer = None  # given to `attach` (custom loops)
+        self._grad_source = None  # (loss_fn, batch) or gradients of this update
+        self._loss_fns = {}
 
     # Set-up --------------------------------------------------------------
 
     def set_model(self, model):
         super().set_model(model)
-        if model is not self._setup_model and getattr(model, "built", False):
+        if model is not self._setup_model and model_utils.sparse_layers_built(model):
             self._setup(model)
+
+    def _get_optimizer(self):
+        if self._optimizer is not None:
+            return self._optimizer
+        return getattr(self.model, "optimizer", None)
 
     def _setup(self, model):
         """Finds the sparse matrices and attaches the state to the model."""
@@ -418,13 +428,13 @@ class DynamicSparsity(keras.callbacks.Callback):
                     f"{tuple(spec.weight.shape)} is too large for the update "
                     f"(more than {updater.MAX_GROUP_SIZE} positions a group)"
                 )
+        optimizer = self._get_optimizer()
         own_momentum = (self._grow_method.needs == "momentum"
-                        and not optimizer_slots.has_first_moment(
-                            getattr(model, "optimizer", None)))
-        if own_momentum and self.grow_data is None:
+                        and not optimizer_slots.has_first_moment(optimizer))
+        if own_momentum and self.grow_data is None and self._optimizer is None:
             raise ValueError(
                 f"grow={self.grow!r} needs a moving average of the gradient; "
-                f"the optimizer {type(model.optimizer).__name__} keeps none "
+                f"the optimizer {type(optimizer).__name__} keeps none "
                 "(SGD with momentum, Adam, AdamW, Nadam, Adamax, Lamb and Lion "
                 "do), so give grow_data: the callback then averages the "
                 "gradient on it at each update"
@@ -452,13 +462,65 @@ class DynamicSparsity(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         model = self.model
-        if model is not self._setup_model:
-            self._setup(model)
         if model.optimizer is None:
-            raise RuntimeError("DynamicSparsity needs a compiled model")
+            raise RuntimeError(
+                "DynamicSparsity in fit needs a compiled model; in a custom "
+                "training loop call attach(model, optimizer) instead")
+        if self._grow_method.needs == "gradient" and self.grow_data is None:
+            raise ValueError(
+                f"grow={self.grow!r} ranks positions by the gradient of the "
+                "loss: give grow_data, an (x, y) batch or a tf.data.Dataset")
+        # Log values reach TensorBoard, CSVLogger, EarlyStopping... whatever
+        # the order the user listed the callbacks in.
+        callback_order.move_before_log_consumers(self)
+        # An unbuilt model (subclassed, or Sequential without Input) is
+        # built by its first train step: set up after it.
+        if model is not self._setup_model and model_utils.sparse_layers_built(model):
+            self._setup(model)
         epochs = self.params.get("epochs") if self.params else None
         steps = self.params.get("steps") if self.params else None
-        planned = epochs * steps if epochs and steps else None
+        self._plan(epochs * steps if epochs and steps else None, steps)
+
+    def attach(self, model, optimizer, total_steps=None):
+        """Sets the callback up for a custom training loop (no `compile`).
+
+        Call it once the model is built (called on data) and before the first
+        `step_end`, `epoch_end` or `update_topology`. `optimizer` is the one
+        your loop applies gradients with: its slots at grown positions are
+        reset at each update, its `iterations` count the steps.
+
+        Args:
+            model: the built model.
+            optimizer: a Keras optimizer (built or not).
+            total_steps: the planned number of optimizer steps; needed for
+                `stop=None` (updates until the end) and for `start`/`stop`
+                given as fractions. `None` with integer `start`/`stop`.
+
+        Returns:
+            `self`.
+        """
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise ValueError(
+                "optimizer must be a keras.optimizers.Optimizer (the one your "
+                f"loop calls apply_gradients on), got {optimizer!r:.100}")
+        if total_steps is not None:
+            total_steps = _positive_int(total_steps, "total_steps")
+        if not model_utils.sparse_layers_built(model):
+            raise ValueError(
+                f"model '{model.name}' is not built: call it on a batch of "
+                "data before attach")
+        self._optimizer = optimizer
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        self.set_model(model)
+        if self._setup_model is not model:
+            self._setup(model)
+        self._plan(total_steps, None)
+        return self
+
+    def _plan(self, planned, steps_per_epoch):
+        """Resolves start, stop and the period in steps for this training."""
+        model = self.model
 
         def resolve(value, name):
             if value is None or isinstance(value, int):
@@ -466,8 +528,9 @@ class DynamicSparsity(keras.callbacks.Callback):
             if planned is None:
                 raise ValueError(
                     f"{name}={value} is a fraction of the planned training, "
-                    "but the number of steps per epoch is unknown: give "
-                    f"{name} in steps (an int), or steps_per_epoch to fit"
+                    "but the planned number of steps is unknown: give "
+                    f"{name} in steps (an int), or steps_per_epoch to fit "
+                    "(total_steps to attach)"
                 )
             return int(round(value * planned))
 
@@ -484,8 +547,8 @@ class DynamicSparsity(keras.callbacks.Callback):
             self.schedule, self.drop_fraction, decay_steps=self._stop_step)
         if self.update_every_steps is not None:
             self._period_steps = self.update_every_steps
-        elif steps:
-            self._period_steps = self.update_every_epochs * steps
+        elif steps_per_epoch:
+            self._period_steps = self.update_every_epochs * steps_per_epoch
         else:
             self._period_steps = None  # count epochs
         spe = getattr(model, "steps_per_execution", 1) or 1
@@ -493,13 +556,14 @@ class DynamicSparsity(keras.callbacks.Callback):
             warnings.warn(
                 f"steps_per_execution={spe} is larger than update_every_steps="
                 f"{self.update_every_steps}: batch callbacks fire once per "
-                f"{spe} steps, so at most one update happens per {spe} steps",
+                f"{spe} steps, so at most one update happens per {spe} steps "
+                "(at the first chunk end after each due step)",
                 stacklevel=2)
 
     # When to update ---------------------------------------------------------
 
     def _iterations(self):
-        return int(self.model.optimizer.iterations.numpy())
+        return int(self._get_optimizer().iterations.numpy())
 
     def _point(self, step, completed_epochs):
         if self._period_steps is not None:
@@ -518,35 +582,176 @@ class DynamicSparsity(keras.callbacks.Callback):
             # The step count went back (a new optimizer): start over from it.
             self._state.counters.assign(np.array([point, count], np.int64))
             return
+        due = None  # the step the point fell due at, when steps are known
+        if self._period_steps is not None:
+            if self._stop_step is not None:
+                # A chunk end (steps_per_execution) past stop still does the
+                # update due before stop; none is due at stop itself.
+                point = min(point, (self._stop_step - 1) // self._period_steps)
+            due = point * self._period_steps
+        elif self._stop_step is not None and step >= self._stop_step:
+            return
         if point <= last or point < 1:
             return
-        if self._stop_step is not None and step >= self._stop_step:
-            return
         self._state.counters.assign(np.array([point, count], np.int64))
-        if step < self._start_step:
+        if (due if due is not None else step) < self._start_step:
             return
-        self.update_topology(step)
+        return self.update_topology(step)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_records = []
+        if self._setup_model is not self.model:
+            return  # an unbuilt model: set up after its first step
         # Catches up an update that a restored checkpoint has not done yet.
         self._maybe_update(completed_epochs=epoch)
 
     def on_train_batch_end(self, batch, logs=None):
+        if self._setup_model is not self.model:
+            self._setup(self.model)
         if self.update_every_steps is not None:
             self._maybe_update()
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._setup_model is not self.model:
+            self._setup(self.model)
         if self.update_every_steps is None:
             self._maybe_update(completed_epochs=epoch + 1)
         if logs is not None:
             logs.update(self._epoch_logs())
         self._epoch_records = []
 
+    # Custom training loops ----------------------------------------------
+
+    def step_end(self, loss_fn=None, batch=None, gradients=None):
+        """Call after each optimizer step of a custom loop (see `attach`).
+
+        Runs the topology update when one is due (`update_every_steps`,
+        counted with the optimizer's `iterations`, between `start` and
+        `stop`). For `grow="gradient"` (and `"momentum"` with an optimizer
+        without a first moment) give the gradient signal: `loss_fn` (a Keras
+        loss or `fn(y_true, y_pred)`) and a `batch` `(x, y)` or
+        `(x, y, sample_weight)`, or `gradients`, the list aligned with
+        `model.trainable_variables` that `tape.gradient` returned; else
+        `grow_data` of the constructor is used.
+
+        Returns:
+            The update's record, or `None` when no update was due.
+        """
+        self._check_attached("step_end")
+        if self.update_every_steps is None:
+            raise ValueError(
+                "step_end updates by steps: build the callback with "
+                "update_every_steps=N, or call epoch_end(epoch) at the end of "
+                "each epoch")
+        with self._grow_signal(loss_fn, batch, gradients):
+            return self._maybe_update()
+
+    def epoch_end(self, epoch, loss_fn=None, batch=None, gradients=None):
+        """Call at the end of epoch `epoch` (0-based) of a custom loop; runs
+        the update of `update_every_epochs` when due. Arguments and return
+        value as `step_end`."""
+        self._check_attached("epoch_end")
+        if self.update_every_steps is not None:
+            raise ValueError(
+                "epoch_end updates by epochs, but the callback has "
+                f"update_every_steps={self.update_every_steps}: call step_end "
+                "after each step instead")
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
+            raise ValueError(f"epoch must be an int >= 0, got {epoch!r}")
+        with self._grow_signal(loss_fn, batch, gradients):
+            self._epoch_records = []
+            return self._maybe_update(completed_epochs=int(epoch) + 1)
+
+    def _check_attached(self, name):
+        if self._setup_model is None or self.model is None:
+            raise RuntimeError(
+                f"{name} needs a model: call attach(model, optimizer) first "
+                "(in model.fit the callback runs by itself)")
+
+    @contextlib.contextmanager
+    def _grow_signal(self, loss_fn, batch, gradients):
+        if gradients is not None and (loss_fn is not None or batch is not None):
+            raise ValueError("give gradients, or loss_fn and batch, not both")
+        if (loss_fn is None) != (batch is None):
+            raise ValueError("loss_fn and batch go together: give both or "
+                             "neither")
+        if loss_fn is not None and not callable(loss_fn):
+            raise ValueError(f"loss_fn must be callable, got {loss_fn!r:.100}")
+        if gradients is not None:
+            self._grad_source = ("gradients", self._align_gradients(gradients))
+        elif loss_fn is not None:
+            self._grad_source = ("loss", (loss_fn, batch))
+        try:
+            yield
+        finally:
+            self._grad_source = None
+
+    def _align_gradients(self, gradients):
+        """`gradients` (aligned with `model.trainable_variables`, or
+        `(gradient, variable)` pairs) as one tensor per sparse matrix."""
+        gradients = list(gradients)
+        variables = self.model.trainable_variables
+        if gradients and all(isinstance(g, (tuple, list)) and len(g) == 2
+                             for g in gradients):
+            by_id = {id(v): g for g, v in gradients}
+        elif len(gradients) == len(variables):
+            by_id = {id(v): g for g, v in zip(gradients, variables)}
+        else:
+            raise ValueError(
+                f"gradients must be aligned with model.trainable_variables "
+                f"({len(variables)} variables) or be (gradient, variable) "
+                f"pairs, got a list of {len(gradients)}")
+        out = []
+        for spec in self._specs:
+            g = by_id.get(id(spec.weight))
+            if g is None:
+                raise ValueError(
+                    f"gradients has none for the sparse weight "
+                    f"'{spec.weight.path}'")
+            out.append(tf.convert_to_tensor(g, spec.weight.dtype))
+        return out
+
     # The update -------------------------------------------------------------
 
     def _gradients(self):
-        """dL/dW of every sparse weight on `grow_data` (training=False)."""
+        """dL/dW of every sparse weight: the gradients given to `step_end`,
+        or on the batch given there or `grow_data` (training=False)."""
+        source = self._grad_source
+        if source is not None and source[0] == "gradients":
+            return source[1]
+        if source is not None:
+            loss_fn, batch = source[1]
+            return self._run_gradients(self._loss_gradient_fn(loss_fn), batch)
+        if self.grow_data is None:
+            raise ValueError(
+                f"grow={self.grow!r} needs a gradient: give grow_data to the "
+                "callback, or loss_fn and batch (or gradients) to step_end / "
+                "epoch_end / update_topology")
+        return self._run_gradients(self._compiled_loss_gradient_fn(), None)
+
+    def _loss_gradient_fn(self, loss_fn):
+        """A compiled `(x, y, sample_weight) -> grads` for a user's loss."""
+        fn = self._loss_fns.get(id(loss_fn))
+        if fn is None:
+            model = self.model
+            weights = [s.weight for s in self._specs]
+            takes_weight = isinstance(loss_fn, keras.losses.Loss)
+
+            def grads(x, y, sample_weight):
+                with tf.GradientTape() as tape:
+                    y_pred = model(x, training=False)
+                    if takes_weight:
+                        loss = loss_fn(y, y_pred, sample_weight=sample_weight)
+                    else:
+                        loss = loss_fn(y, y_pred)
+                return _dense_grads(tape.gradient(loss, weights), weights)
+
+            fn = tf.function(grads, jit_compile=bool(getattr(model, "jit_compile", False)))
+            self._loss_fns[id(loss_fn)] = (fn, loss_fn)  # keep loss_fn alive
+            return fn
+        return fn[0]
+
+    def _compiled_loss_gradient_fn(self):
         model = self.model
         if self._grad_fn is None:
             weights = [s.weight for s in self._specs]
@@ -557,26 +762,32 @@ class DynamicSparsity(keras.callbacks.Callback):
                     loss = model._compute_loss(
                         x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                         training=False)
-                result = tape.gradient(loss, weights)
-                return [tf.zeros(w.shape, w.dtype) if g is None
-                        else tf.convert_to_tensor(g)
-                        for g, w in zip(result, weights)]
+                return _dense_grads(tape.gradient(loss, weights), weights)
 
             self._grad_fn = tf.function(
                 grads, jit_compile=bool(getattr(model, "jit_compile", False)))
-        if isinstance(self.grow_data, tf.data.Dataset):
-            batch = next(iter(self.grow_data.take(1)))
-        else:
-            if self._grow_batch is None:
-                self._grow_batch = tf.nest.map_structure(
-                    tf.convert_to_tensor, self.grow_data)
-            batch = self._grow_batch
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
+        return self._grad_fn
+
+    def _run_gradients(self, fn, batch):
+        """`fn` on `batch` (or `grow_data`), the stateful RNN states kept."""
+        model = self.model
+        if batch is None:
+            if isinstance(self.grow_data, tf.data.Dataset):
+                batch = next(iter(self.grow_data.take(1)))
+            else:
+                if self._grow_batch is None:
+                    self._grow_batch = tf.nest.map_structure(
+                        tf.convert_to_tensor, self.grow_data)
+                batch = self._grow_batch
+        elif not isinstance(batch, (tuple, list)) or not 2 <= len(batch) <= 3:
+            raise ValueError("batch must be (x, y) or (x, y, sample_weight), "
+                             f"got {batch!r:.100}")
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(tuple(batch))
         # A stateful RNN writes its states when called: keep the training
         # streams' states as they were.
         states = _stateful_variables(model)
         saved = [v.numpy() for v in states]
-        grads = self._grad_fn(x, y, sample_weight)
+        grads = fn(x, y, sample_weight)
         for variable, value in zip(states, saved):
             variable.assign(value)
         return grads
@@ -588,7 +799,7 @@ class DynamicSparsity(keras.callbacks.Callback):
         if needs == "gradient":
             return self._gradients()
         # "momentum": the optimizer's first moment, else our own average.
-        optimizer = self.model.optimizer
+        optimizer = self._get_optimizer()
         if self._state.momentum:
             grads = self._gradients()
             inputs = []
@@ -607,37 +818,52 @@ class DynamicSparsity(keras.callbacks.Callback):
             inputs.append(tf.convert_to_tensor(slot))
         return inputs
 
-    def _seed(self, update_index, spec):
+    def _seed(self, update_index, i):
+        """The stream of matrix `i` at an update: from `seed`, the update
+        index and what stays the same when the same model is built twice in
+        one process (not the auto-generated layer names): the matrix's
+        position among the model's sparse weights, its layer's `mask_seed`
+        and its attribute name."""
+        spec = self._specs[i]
         return tf.constant(
-            [self.seed, masks_lib.stable_seed("dst", update_index,
-                                              spec.weight.path)],
+            [self.seed, masks_lib.stable_seed(
+                "dst", update_index, i, spec.layer.mask_seed, spec.name)],
             dtype=tf.int64)
 
     def _topology_hook(self):
-        optimizer = self.model.optimizer
+        optimizer = self._get_optimizer()
         while optimizer is not None:
             if hasattr(optimizer, "update_sparse_topology"):
                 return optimizer.update_sparse_topology
             optimizer = getattr(optimizer, "inner_optimizer", None)
         return None
 
-    def update_topology(self, step=None, drop_fraction=None):
-        """Runs one update of every sparse matrix now.
+    def update_topology(self, step=None, drop_fraction=None, loss_fn=None,
+                        batch=None, gradients=None):
+        """Runs one update of every sparse matrix now, due or not.
 
-        The callback calls it at the scheduled steps; call it yourself only
-        outside `fit` (e.g. to measure it). The model must be compiled and
-        its optimizer built.
+        The callback calls it at the scheduled steps; call it yourself outside
+        `fit` (a custom loop after `attach`, or to measure it). The model must
+        be compiled (or attached) and its optimizer built.
 
         Args:
-            step: the step passed to the schedule; defaults to
-                `model.optimizer.iterations`.
+            step: the step passed to the schedule; defaults to the
+                optimizer's `iterations`.
             drop_fraction: use this fraction instead of the schedule's.
+            loss_fn, batch, gradients: the gradient signal, as in `step_end`.
 
         Returns:
             The update's record (also appended to `self.updates`).
         """
+        if self.model is None:
+            raise RuntimeError("update_topology needs a model: call "
+                               "attach(model, optimizer) first")
         if self.model is not self._setup_model:
             self._setup(self.model)
+        if self._grad_source is None and (
+                loss_fn is not None or batch is not None or gradients is not None):
+            with self._grow_signal(loss_fn, batch, gradients):
+                return self.update_topology(step, drop_fraction)
         if step is None:
             step = self._iterations()
         counters = self._state.counters.numpy()
@@ -653,7 +879,7 @@ class DynamicSparsity(keras.callbacks.Callback):
             fraction = schedules.check_fraction(drop_fraction, "drop_fraction")
         matrices = []
         if fraction > 0:
-            optimizer = self.model.optimizer
+            optimizer = self._get_optimizer()
             hook = self._topology_hook()
             inputs = self._grow_inputs()
             zeta = tf.constant(fraction, tf.float64)
@@ -661,7 +887,7 @@ class DynamicSparsity(keras.callbacks.Callback):
                 out = updater.prune_and_grow(
                     tf.convert_to_tensor(spec.weight),
                     tf.convert_to_tensor(spec.mask),
-                    grow_input, zeta, self._seed(index, spec),
+                    grow_input, zeta, self._seed(index, i),
                     gates=spec.gates, block_shape=spec.block_shape,
                     prune=self.prune, grow=self.grow,
                     redistribution=self.redistribution)

@@ -235,6 +235,23 @@ def test_imdb_set_tiny_end_to_end(text_clf, tmp_path):
     assert (out / "model.keras").is_file()
 
 
+def test_imdb_without_validation_split_trains_on_every_review(text_clf, tmp_path):
+    out = tmp_path / "imdb"
+    assert text_clf.main(["--dataset", "imdb", "--method", "static", "--sparsity",
+                          "0.96", "--valid-fraction", "0", "--max-train-examples", "100",
+                          "--max-eval-examples", "50", "--epochs", "1", "--units", "8",
+                          "--embedding-dim", "8", "--sequence-length", "16",
+                          "--batch-size", "50", "--max-tokens", "300", "--no-save",
+                          "--verbose", "0", "--out-dir", str(out)]) == 0
+    record = json.loads((out / "history.json").read_text())
+    assert record["num_examples"] == {"train": 100, "test": 50}
+    assert record["valid_accuracy"] is None and "val_accuracy" not in record["history"]
+    assert 0 <= record["test_accuracy"] <= 1
+    # Without a slice, the whole 25,000 training reviews are kept.
+    args = text_clf.parse_args(["--valid-fraction", "0"])
+    assert args.valid_fraction == 0.0
+
+
 def test_sst2_bidirectional_gradual_tiny(text_clf, tmp_path):
     out = tmp_path / "sst2"
     assert text_clf.main(["--dataset", "sst2", "--method", "gradual", "--sparsity",
@@ -325,6 +342,11 @@ def test_tfmot_baseline_tiny(tmp_path):
     ("examples/text_classification.py", ["--max-train-examples", "0"],
      "--max-train-examples must be >= 1, got 0"),
     ("examples/text_classification.py", ["--dataset", "mnist"], "invalid choice"),
+    ("examples/text_classification.py", ["--valid-fraction", "1"],
+     "--valid-fraction must be in [0, 1), got 1.0"),
+    ("examples/ptb_language_model.py", ["--threads", "0"], "--threads must be >= 1, got 0"),
+    ("benchmarks/reproduce.py", ["--profile", "cpu", "--parallel", "0"],
+     "--parallel must be >= 1, got 0"),
     ("examples/tfmot_baseline.py", ["--sparsity", "0"], "--sparsity must be in (0, 1)"),
     ("examples/tfmot_baseline.py", ["--cell", "rhn"], "invalid choice"),
     ("examples/tfmot_baseline.py", ["--epochs", "0"], "--epochs must be >= 1"),
@@ -474,9 +496,11 @@ def test_report_table_and_plots(reproduce, tmp_path):
     assert md == tmp_path / "reproduce_quick.md"
     assert "12 of 13 runs done" in text
     assert "the first 700 of its 2,323 batches" in text and "6 epochs" in text
-    assert ("| set | 0.67 | 125.00 | 120.00 | 1.042 | 1,000 | 500 | 1,500 | 300 | 1.00 "
-            "| 3 x 700 |") in text
-    assert "| dense | 0 | 120.00 | 115.20 | 1.000 |" in text
+    assert ("| set | 0.67 | 1 | 125.00 | 120.00 | 1.042 | 1,000 | 500 | 1,500 | 300 "
+            "| 1.00 | 3 x 700 |") in text
+    assert "| dense | 0 | 1 | 120.00 | 115.20 | 1.000 |" in text
+    # Zaremba's published figures beside ours, as a ratio to our dense run.
+    assert "| Zaremba et al. (2014), dense | 0 | - | 120.7 | 114.5 | 1.006 |" in text
     assert "| set | 0.9 | 85.00% | 84.00% | -1.00 | 1,000 | 10 | 30 | 50 | 3 x 313 | 20,000 |" in text
     assert "Runs not done yet: ptb_lstm_small_tfmot_0.9." in text
     assert "- **met**: PTB lstm small, sparsity 0.67" in text
@@ -499,6 +523,85 @@ def test_reproduce_resumes_from_existing_json(reproduce, tmp_path, capsys):
     assert "NOT RUN  IMDB" in out
     assert not (tmp_path / "runs").exists()
     assert (tmp_path / "reproduce_quick.md").is_file()
+
+
+def test_cpu_profile_is_the_full_protocol_grid(reproduce):
+    runs = reproduce.grid("cpu")
+    names = [r.name for r in runs]
+    assert names == [
+        "ptb_lstm_small_dense", "ptb_lstm_small_dense_seed1",
+        "ptb_lstm_small_static_0.67", "ptb_lstm_small_set_0.67",
+        "ptb_lstm_small_rigl_0.67", "ptb_lstm_small_rigl_0.67_seed1",
+        "ptb_lstm_small_snfs_0.67", "ptb_lstm_small_gradual_0.67",
+        "ptb_lstm_small_tfmot_0.67",
+        "ptb_lstm_small_static_0.9", "ptb_lstm_small_set_0.9",
+        "ptb_lstm_small_rigl_0.9", "ptb_lstm_small_gradual_0.9",
+        *[f"{d}_{m}" for d in ("imdb", "sst2")
+          for m in ("dense", "static_0.96", "set_0.96", "rigl_0.96")]]
+    for run in runs:
+        if run.kind == "ptb":
+            # The size's own 13 epochs over the whole training set.
+            assert "--epochs" not in run.argv and "--steps-per-epoch" not in run.argv
+            assert run.argv[run.argv.index("--size") + 1] == "small"
+            assert ("--seed" in run.argv) == (run.seed == 1)
+        elif run.group == "imdb":  # the 25,000 / 25,000 split
+            assert run.argv[run.argv.index("--valid-fraction") + 1] == "0.0"
+        else:
+            assert "--valid-fraction" not in run.argv
+    commands = [r.command("out", threads=1) for r in runs]
+    assert all(c[-4:] == ["--threads", "1", "--out-dir", "out"] for c in commands)
+    gpu = reproduce.grid("gpu")
+    assert [r.name for r in gpu] == [
+        f"ptb_{cell}_medium_{m}" for cell in ("lstm", "rhn")
+        for m in ("dense", "static_0.67", "set_0.67", "rigl_0.67", "snfs_0.67")]
+    smoke = reproduce.grid("gpu", smoke=True)
+    assert [r.group for r in smoke] == [r.group for r in gpu]
+    assert all(r.argv[r.argv.index("--size") + 1] == "tiny" for r in smoke)
+
+
+def test_cpu_report_merges_seeds_and_shows_zaremba(reproduce, tmp_path):
+    folder = tmp_path / "reproduce_cpu"
+    folder.mkdir()
+    records = {"ptb_lstm_small_dense": _ptb([200.0, 122.0], 117.0, 4000, 900, 3000.0),
+               "ptb_lstm_small_dense_seed1": _ptb([200.0, 124.0], 119.0, 4000, 900,
+                                                  3200.0),
+               "ptb_lstm_small_rigl_0.67": _ptb([210.0, 125.0], 120.0, 1500, 300, 3100.0)}
+    for name, record in records.items():
+        (folder / f"{name}.json").write_text(json.dumps(record))
+    md, _ = reproduce.write_report("cpu", tmp_path)
+    text = md.read_text()
+    assert md == tmp_path / "reproduce_cpu.md"
+    assert "13 epochs over the whole training set" in text
+    # Two seeds: mean ± half the range; ratios against the dense mean (123).
+    assert ("| dense | 0 | 2 | 123.00 ± 1.00 | 118.00 ± 1.00 | 1.000 | 4,000 | 900 "
+            "| 2,700 | 3100 | 1.00 | 2 x 700 |") in text
+    assert "| rigl | 0.67 | 1 | 125.00 | 120.00 | 1.016 |" in text
+    assert "| Zaremba et al. (2014), dense | 0 | - | 120.7 | 114.5 | 0.981 |" in text
+    assert "3 of 21 runs done" in text
+
+
+@pytest.mark.slow
+def test_gpu_profile_machinery_runs_every_entry_tiny(reproduce, tmp_path, capsys):
+    """One real tiny run per entry of the gpu profile, two at once."""
+    assert reproduce.main(["--profile", "gpu", "--smoke", "--parallel", "2",
+                           "--results-dir", str(tmp_path / "results"),
+                           "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert "10 to run, 2 at a time with 1 threads each" in capsys.readouterr().out
+    folder = tmp_path / "results" / "reproduce_gpu_smoke"
+    records = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
+    assert sorted(records) == sorted(r.name for r in reproduce.grid("gpu", smoke=True))
+    for name, record in records.items():
+        assert record["epochs_run"] == 2 and record["train_steps"] == 6, name
+        run = record["run"]
+        assert run["threads"] == 1 and run["parallel_runs"] == 2
+        assert run["machine_cores"] == os.cpu_count()
+        assert run["library_version"] and len(run["git_commit"]) == 40
+        assert isinstance(run["git_dirty"], bool)
+        assert record["wall_seconds"] > 0 and run["process_seconds"] > 0
+        assert "--threads 1" in run["command"]
+    assert records["ptb_rhn_tiny_rigl_0.67"]["history"]["dst_updates"] == [1, 0]
+    text = (tmp_path / "results" / "reproduce_gpu_smoke.md").read_text()
+    assert "### Penn Treebank, rhn medium" in text and "10 of 10 runs done" in text
 
 
 @pytest.mark.slow

@@ -1,0 +1,131 @@
+"""A PTB run killed (SIGKILL) after epoch 1 of 3 and started again with the same
+command ends with the masks, weights and history of an uninterrupted run.
+
+The kill is real: `$KSR_TEST_KILL_AFTER_EPOCH` makes the example SIGKILL
+itself once an epoch has ended and its backup is written, so no cleanup code
+runs, as when a machine goes down.
+"""
+
+import io
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import zipfile
+
+import h5py
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DATA = os.environ.get("KERAS_SPARSE_RNN_DATA", str(ROOT.parent / "shared" / "data"))
+
+
+def _run(script, args, out, kill_after=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow",
+               KERAS_SPARSE_RNN_DATA=DATA)
+    env.pop("KSR_TEST_KILL_AFTER_EPOCH", None)
+    if kill_after is not None:
+        env["KSR_TEST_KILL_AFTER_EPOCH"] = str(kill_after)
+    return subprocess.run([sys.executable, str(ROOT / script), *args,
+                           "--out-dir", str(out)], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=600)
+
+
+def _arrays_of_keras_file(path):
+    """Every array of a `.keras` file (weights, masks, optimizer and DST state)."""
+    with zipfile.ZipFile(path) as z:
+        f = h5py.File(io.BytesIO(z.read("model.weights.h5")), "r")
+        out = {}
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()])
+                     if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def _kill_and_resume(script, args, tmp_path):
+    whole = _run(script, args, tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    killed = _run(script, args, tmp_path / "killed", kill_after=1)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    out = tmp_path / "killed"
+    assert not (out / "history.json").exists()
+    logged = json.loads((out / "epochs.json").read_text())["epochs"]
+    assert [e["epoch"] for e in logged] == [0]
+    resumed = _run(script, args, out)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = json.loads((tmp_path / "whole" / "history.json").read_text())
+    b = json.loads((out / "history.json").read_text())
+    assert a["resumed_at_epoch"] is None and b["resumed_at_epoch"] == 1
+    assert a["train_steps"] == b["train_steps"] == 3 * 6
+    assert a["epochs_run"] == b["epochs_run"] == 3
+    for key in a["history"]:
+        assert a["history"][key] == b["history"][key], key
+    assert a["valid_perplexity"] == b["valid_perplexity"]
+    assert a["test_perplexity"] == b["test_perplexity"]
+    return a, b, out
+
+
+@pytest.mark.slow
+def test_killed_dst_run_resumes_to_the_uninterrupted_masks_and_weights(tmp_path):
+    args = ["--size", "tiny", "--method", "rigl", "--sparsity", "0.7",
+            "--steps-per-epoch", "6", "--epochs", "3", "--no-export", "--verbose", "0"]
+    a, b, out = _kill_and_resume("examples/ptb_language_model.py", args, tmp_path)
+    # Updates at the ends of epochs 1 and 2: one before the kill, one after.
+    assert a["history"]["dst_updates"] == b["history"]["dst_updates"] == [1, 1, 0]
+    want = _arrays_of_keras_file(tmp_path / "whole" / "model.keras")
+    got = _arrays_of_keras_file(out / "model.keras")
+    assert set(want) == set(got)
+    # The file holds the topology-update state and the optimizer's variables
+    # (its iteration count first), besides the weights and their masks.
+    assert any(k.startswith("_keras_sparse_rnn_dst_state/") for k in want)
+    assert int(got["optimizer/vars/0"]) == 18
+    masks = [v for k, v in want.items() if k.startswith("layers/") and v.ndim == 2
+             and set(np.unique(v)) <= {0.0, 1.0}]
+    assert len(masks) == 6  # embedding, 2 x (kernel, recurrent kernel), softmax
+    for k in want:
+        np.testing.assert_array_equal(want[k], got[k], err_msg=k)
+    assert not (out / "backup").exists()  # deleted once the run finished
+
+
+@pytest.mark.slow
+def test_killed_tfmot_run_resumes_to_the_uninterrupted_masks(tmp_path):
+    args = ["--size", "tiny", "--sparsity", "0.7", "--steps-per-epoch", "6",
+            "--epochs", "3", "--no-save", "--verbose", "0"]
+    a, b, _ = _kill_and_resume("examples/tfmot_baseline.py", args, tmp_path)
+    assert a["pruned_matrices"] == b["pruned_matrices"]
+    assert a["history"]["pruning_sparsity"][-1] == pytest.approx(0.7, abs=1e-3)
+
+
+def test_epoch_backup_never_leaves_a_half_written_checkpoint(tmp_path):
+    """The metadata names the weights file; the old file goes only after."""
+    import importlib.util
+
+    import keras
+
+    spec = importlib.util.spec_from_file_location(
+        "ptb_lm_backup", ROOT / "examples" / "ptb_language_model.py")
+    ptb_lm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ptb_lm)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    backup = ptb_lm.epoch_backup(tmp_path / "b")
+    backup.set_model(model)
+    for epoch in range(2):
+        backup.on_epoch_end(epoch)
+        meta = json.loads((tmp_path / "b" / "training_metadata.json").read_text())
+        assert meta == {"epoch": epoch + 1, "batch": 0,
+                        "weights": f"epoch-{epoch + 1}.weights.h5"}
+        assert sorted(p.name for p in (tmp_path / "b").iterdir()) == [
+            f"epoch-{epoch + 1}.weights.h5", "training_metadata.json"]
+    # A kill after the new weights but before the metadata: the old epoch loads.
+    (tmp_path / "b" / "epoch-3.weights.h5").write_bytes(b"half written")
+    fresh = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    fresh.compile("sgd", "mse")
+    restore = ptb_lm.epoch_backup(tmp_path / "b")
+    restore.set_model(fresh)
+    restore.on_train_begin()
+    assert fresh._initial_epoch == 2
+    for w, v in zip(model.weights, fresh.weights):
+        np.testing.assert_array_equal(w.numpy(), v.numpy())
