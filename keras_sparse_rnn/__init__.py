@@ -1,7 +1,7 @@
 """Sparse-from-scratch training of recurrent networks for Keras 3."""
 
 from keras_sparse_rnn import datasets, dst, export, optimizers
-from keras_sparse_rnn.distribution import distribute_sparsity
+from keras_sparse_rnn.distribution import distribute_sparsity, plan_sparsity
 from keras_sparse_rnn.dst import DynamicSparsity
 from keras_sparse_rnn.export import ExportError, export_tflite
 from keras_sparse_rnn.layers import (
@@ -17,6 +17,7 @@ from keras_sparse_rnn.layers import (
 )
 from keras_sparse_rnn.model_utils import sparse_weight_info, sparse_weights
 from keras_sparse_rnn.pruning import GradualPruning, polynomial_decay_sparsity
+from keras_sparse_rnn.sparsify import sparsify
 from keras_sparse_rnn.summary import sparsity_summary
 
 __version__ = "0.1.0"

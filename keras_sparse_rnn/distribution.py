@@ -138,6 +138,16 @@ def distribute_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
     >>> model = keras.Sequential([keras.Input((None, 8)), SparseLSTM(16)])
     >>> sparsities = distribute_sparsity(model, 0.9, "erdos_renyi")
     """
+    result = plan_sparsity(model, sparsity, method, per_gate)
+    for spec in sparse_weight_info(model):
+        spec.layer.set_matrix_sparsity(spec.name, result[spec.weight.path])
+    return result
+
+
+def plan_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
+    """The per-matrix sparsities `distribute_sparsity` would set, without
+    setting them: `{weight path: sparsity (float, or list per gate)}`.
+    `keras_sparse_rnn.sparsify` applies them by magnitude instead."""
     sparsity = validate_sparsity(sparsity)
     if method not in DISTRIBUTIONS:
         raise ValueError(
@@ -176,6 +186,4 @@ def distribute_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
             result[key] = value
         else:
             result.setdefault(key, []).append(value)
-    for spec in specs:
-        spec.layer.set_matrix_sparsity(spec.name, result[spec.weight.path])
     return result

@@ -97,6 +97,55 @@ def _draw(size, count, rng):
     return flat
 
 
+def check_not_empty(shape, sparsity, gates=1, block_shape=None, where="weight"):
+    """Raises ValueError if `sparsity` leaves the matrix (or one of its gates)
+    of `shape` with no active weight: it would train as a constant."""
+    grid = block_grid(shape, block_shape)
+    size = int(np.prod(grid))
+    parts = ([(sparsity, size, "")] if not isinstance(sparsity, (list, tuple))
+             else [(s, size // gates, f" gate {g}") for g, s in enumerate(sparsity)])
+    for s, n, gate in parts:
+        if active_count(n, s) == 0:
+            unit = "blocks" if block_shape else "weights"
+            raise ValueError(
+                f"{where}{gate}: sparsity {s} leaves 0 of its {n} {unit} active "
+                f"(shape {tuple(int(d) for d in shape)}); it must keep at least "
+                f"one: use a sparsity below {1 - 0.5 / n:.6g}"
+            )
+
+
+def _top_mask(scores, count):
+    """0/1 of `scores`' shape with ones at its `count` largest entries
+    (ties: the earlier position, so the result is reproducible)."""
+    flat = scores.reshape(-1)
+    order = np.argsort(-flat, kind="stable")
+    out = np.zeros(flat.size, np.float32)
+    out[order[:count]] = 1.0
+    return out.reshape(scores.shape)
+
+
+def magnitude_mask(values, sparsity, gates=1, block_shape=None):
+    """The 0/1 mask keeping the largest |values| with an exact count.
+
+    The count is `random_mask`'s (`expected_active_count`): one sparsity for
+    the matrix, or one per gate block; with blocks, the blocks of largest
+    mean |value| are kept whole.
+    """
+    values = np.asarray(values)
+    scores = block_reduce(np.abs(values).astype(np.float64), block_shape)
+    if not isinstance(sparsity, (list, tuple)):
+        grid_mask = _top_mask(scores, active_count(scores.size, sparsity))
+    else:
+        if len(sparsity) != gates:
+            raise ValueError(f"Expected one sparsity per gate ({gates}), got "
+                             f"{len(sparsity)}: {list(sparsity)}")
+        grid_mask = np.zeros(scores.shape, np.float32)
+        for s, cols in zip(sparsity, gate_slices(scores.shape, gates)):
+            part = scores[..., cols]
+            grid_mask[..., cols] = _top_mask(part, active_count(part.size, s))
+    return expand_blocks(grid_mask, block_shape)
+
+
 def random_mask(shape, sparsity, seed, gates=1, block_shape=None):
     """A float32 0/1 mask of `shape` with an exact number of ones.
 

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from keras_sparse_rnn import callback_order
 from keras_sparse_rnn import masks as masks_lib
+from keras_sparse_rnn.layers import guard
 from keras_sparse_rnn.model_utils import sparse_layers_built, sparse_weight_info
 from keras_sparse_rnn.validation import validate_sparsity
 
@@ -164,7 +165,7 @@ def _record_sparsity(layer, name, count, size):
     if not isinstance(layer.sparsity, dict):
         object.__setattr__(
             layer, "sparsity",
-            {n: layer.sparsity for n in layer._sparse_weight_names()},
+            {n: layer.sparsity for n in layer._sparse_registry.specs},
         )
     layer.sparsity[name] = sparsity
 
@@ -204,8 +205,9 @@ def prune_to_sparsity(spec, sparsity):
     new_grid = np.zeros(size, dtype=mask.dtype)
     new_grid[order[:keep]] = 1
     new_mask = masks_lib.expand_blocks(new_grid.reshape(grid_mask.shape), block)
-    spec.mask.assign(new_mask)
-    spec.weight.assign(weight * new_mask)
+    with guard.unchecked():  # the pair changes together
+        spec.mask.assign(new_mask)
+        spec.weight.assign(weight * new_mask)
     _record_sparsity(spec.layer, spec.name, keep, size)
     return keep * block_size
 

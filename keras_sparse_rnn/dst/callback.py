@@ -15,6 +15,7 @@ from keras_sparse_rnn.dst import registry
 from keras_sparse_rnn.dst import schedules
 from keras_sparse_rnn.dst import updater
 from keras_sparse_rnn import model_utils
+from keras_sparse_rnn.layers import guard
 from keras_sparse_rnn.model_utils import sparse_weight_info
 from keras_sparse_rnn.validation import validate_fraction
 
@@ -893,8 +894,9 @@ class DynamicSparsity(keras.callbacks.Callback):
                     redistribution=self.redistribution)
                 record = self._check_counts(i, spec, out)
                 new_mask, grown = out["mask"], out["grown"]
-                spec.mask.assign(new_mask)
-                spec.weight.assign(out["weight"])
+                with guard.unchecked():  # a new pair, consistent together
+                    spec.mask.assign(new_mask)
+                    spec.weight.assign(out["weight"])
                 ever = self._state.ever_active[i]
                 ever.assign(tf.maximum(tf.convert_to_tensor(ever), new_mask))
                 if self._state.momentum:

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from keras_sparse_rnn import masks as masks_lib
+from keras_sparse_rnn.layers import guard
 from keras_sparse_rnn.validation import (
     validate_block,
     validate_seed,
@@ -33,6 +34,49 @@ Fields:
 """
 
 
+def set_layer_weights(layer, weights):
+    """`layer.set_weights` for a layer holding sparse weights (itself, or a
+    `SparseLSTM`'s cell): see `SparseLayerMixin.set_weights`."""
+    from keras_sparse_rnn.model_utils import sparse_weight_info
+
+    variables = layer.weights
+    specs = sparse_weight_info(layer)
+    mask_ids = {id(s.mask) for s in specs}
+    weights = list(weights)
+    if len(weights) == len(variables):
+        targets = variables
+    elif len(weights) == len(variables) - len(mask_ids):
+        targets = [v for v in variables if id(v) not in mask_ids]
+    else:
+        without = [v.name for v in variables if id(v) not in mask_ids]
+        raise ValueError(
+            f"{type(layer).__name__} '{layer.name}': set_weights takes the "
+            f"{len(variables)} arrays of get_weights() "
+            f"({[v.name for v in variables]}) or the {len(without)} arrays of "
+            f"its Keras counterpart, without the masks ({without}); got "
+            f"{len(weights)}"
+        )
+    values = {}
+    for variable, value in zip(targets, weights):
+        value = np.asarray(value)
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(
+                f"{type(layer).__name__} '{layer.name}': cannot set "
+                f"'{variable.path}' of shape {tuple(variable.shape)} from an "
+                f"array of shape {value.shape}"
+            )
+        values[id(variable)] = value
+    for spec in specs:
+        weight = values.get(id(spec.weight), None)
+        mask = values.get(id(spec.mask), None)
+        spec.layer._check_mask(
+            spec, np.asarray(spec.weight.numpy()) if weight is None else weight,
+            np.asarray(spec.mask.numpy()) if mask is None else mask)
+    with guard.unchecked():
+        for variable in targets:
+            variable.assign(values[id(variable)])
+
+
 class _Registry:
     """Holds a layer's `SparseWeight` records and initializers.
 
@@ -55,6 +99,9 @@ class SparseLayerMixin:
     optimizer zeroes inactive weights after each step and the forward pass
     uses the weight as it is (no `weight * mask` per time step).
     """
+
+    #: The weights a layer makes sparse (see `_planned_sparse_weights`).
+    SPARSE_WEIGHTS = ()
 
     def _init_sparsity(self, sparsity, mask_seed, block=None):
         if isinstance(sparsity, dict):
@@ -89,31 +136,46 @@ class SparseLayerMixin:
         if isinstance(self.sparsity, dict):
             if name not in self.sparsity:
                 raise ValueError(
-                    f"Layer '{self.name}': `sparsity` is a dict without an "
+                    f"{self._description()}: `sparsity` is a dict without an "
                     f"entry for the sparse weight '{name}'. Give one for each "
-                    f"of {self._sparse_weight_names()}, got keys "
-                    f"{sorted(self.sparsity)}"
+                    f"of its sparse weights {self._planned_sparse_weights()}, "
+                    f"got keys {sorted(self.sparsity)}"
                 )
             return self.sparsity[name]
         return self.sparsity
 
-    def _sparse_weight_names(self):
-        return list(self._sparse_registry.specs)
+    def _planned_sparse_weights(self):
+        """Names of the weights this layer makes sparse, known before `build`
+        (a subclass with more than `SPARSE_WEIGHTS` overrides it)."""
+        return list(self.SPARSE_WEIGHTS)
+
+    def _sparsity_keys(self):
+        """The keys a `sparsity` dict may have."""
+        return self._planned_sparse_weights()
+
+    def _description(self):
+        """How errors name the layer: the user's layer for a wrapped cell
+        (`SparseLSTM` sets `_owner_description` on its cell)."""
+        owner = getattr(self, "_owner_description", None)
+        return owner or f"{type(self).__name__} '{self.name}'"
 
     def _check_sparsity_keys(self):
-        """Called at the end of `build`: a dict `sparsity` names only masks."""
+        """A dict `sparsity` names only sparse weights (checked at `build`)."""
         if isinstance(self.sparsity, dict):
-            unknown = sorted(set(self.sparsity) - set(self._sparse_registry.specs))
+            allowed = self._sparsity_keys()
+            unknown = sorted(set(self.sparsity) - set(allowed))
             if unknown:
                 raise ValueError(
-                    f"Layer '{self.name}': `sparsity` names {unknown}, which "
-                    f"are not sparse weights of this layer; allowed keys: "
-                    f"{self._sparse_weight_names()}"
+                    f"{self._description()}: `sparsity` names {unknown}, which "
+                    f"are not sparse weights of this layer; its sparse weights "
+                    f"(the allowed keys) are {allowed}"
                 )
 
     def _add_mask(self, name, gates=1, gate_names=None, kind="matmul",
                   initializer=None):
         """Makes `getattr(self, name)` sparse: mask variable and constraint."""
+        if not self._sparse_registry.specs:
+            self._check_sparsity_keys()  # before any weight reads the dict
         weight = getattr(self, name)
         sparsity = self.matrix_sparsity(name)
         if isinstance(sparsity, list) and len(sparsity) != gates:
@@ -127,6 +189,8 @@ class SparseLayerMixin:
         if self.block is not None and kind == "matmul":
             block_shape = (self.block[1], self.block[0])
             masks_lib.block_grid(weight.shape, block_shape)
+        masks_lib.check_not_empty(weight.shape, sparsity, gates, block_shape,
+                                  f"{self._description()}, weight '{name}'")
         values = masks_lib.random_mask(
             weight.shape, sparsity, self._mask_stream_seed(weight, name),
             gates, block_shape,
@@ -145,6 +209,7 @@ class SparseLayerMixin:
             self, name, weight, mask, gates, gate_names, kind, block_shape
         )
         self._sparse_registry.initializers[name] = initializer
+        guard.guard(self, name)
 
     def _mask_stream_seed(self, weight, name):
         """The seed of a weight's initial mask: `mask_seed` and its name.
@@ -184,17 +249,45 @@ class SparseLayerMixin:
             object.__setattr__(
                 self, "sparsity", {n: self.sparsity for n in self._sparse_registry.specs}
             )
+        masks_lib.check_not_empty(spec.weight.shape, sparsity, spec.gates,
+                                  spec.block_shape,
+                                  f"{self._description()}, weight '{name}'")
         self.sparsity[name] = sparsity
         values = masks_lib.random_mask(
             spec.weight.shape, sparsity,
             self._mask_stream_seed(spec.weight, name), spec.gates,
             spec.block_shape,
         )
-        spec.mask.assign(values)
         init = self._sparse_registry.initializers.get(name)
-        if reinitialize and init is not None:
-            spec.weight.assign(init(spec.weight.shape, spec.weight.dtype))
-        spec.weight.assign(spec.weight * spec.mask)
+        with guard.unchecked():
+            spec.mask.assign(values)
+            if reinitialize and init is not None:
+                spec.weight.assign(init(spec.weight.shape, spec.weight.dtype))
+            spec.weight.assign(spec.weight * spec.mask)
+
+    def set_mask_by_magnitude(self, name, sparsity):
+        """Keeps the largest-|w| weights of `name` at `sparsity` (exact count;
+        per gate for a list, whole blocks for a block-sparse weight), zeroes
+        the others and sets the configured sparsity: how a trained dense
+        weight becomes a sparse one (`keras_sparse_rnn.sparsify`)."""
+        spec = self._sparse_registry.specs[name]
+        if isinstance(sparsity, (list, tuple)):
+            sparsity = [validate_sparsity(s) for s in sparsity]
+        else:
+            sparsity = validate_sparsity(sparsity)
+        masks_lib.check_not_empty(spec.weight.shape, sparsity, spec.gates,
+                                  spec.block_shape,
+                                  f"{self._description()}, weight '{name}'")
+        if not isinstance(self.sparsity, dict):
+            object.__setattr__(
+                self, "sparsity", {n: self.sparsity for n in self._sparse_registry.specs}
+            )
+        self.sparsity[name] = sparsity
+        weight = np.asarray(keras.ops.convert_to_numpy(spec.weight))
+        mask = masks_lib.magnitude_mask(weight, sparsity, spec.gates, spec.block_shape)
+        with guard.unchecked():
+            spec.mask.assign(mask.astype(weight.dtype))
+            spec.weight.assign(weight * mask)
 
     def expected_active_count(self, name):
         spec = self._sparse_registry.specs[name]
@@ -207,6 +300,11 @@ class SparseLayerMixin:
     # and Embedding save only their kernel and bias), with the masks checked
     # before anything is assigned.
     def save_own_variables(self, store):
+        # A file that `load_model` would refuse is never written: the
+        # same checks as loading, before anything is stored.
+        for spec in self._sparse_registry.specs.values():
+            self._check_mask(spec, np.asarray(spec.weight.numpy()),
+                             np.asarray(spec.mask.numpy()))
         all_vars = self._trainable_variables + self._non_trainable_variables
         for i, v in enumerate(all_vars):
             store[f"{i}"] = v
@@ -224,11 +322,22 @@ class SparseLayerMixin:
                 )
         for spec in self._sparse_registry.specs.values():
             self._check_mask(spec, values[id(spec.weight)], values[id(spec.mask)])
-        for v in all_vars:
-            v.assign(values[id(v)])
+        with guard.unchecked():
+            for v in all_vars:
+                v.assign(values[id(v)])
 
-    def _check_mask(self, spec, weight, mask):
-        where = f"Layer '{self.name}', mask '{spec.mask.name}'"
+    def set_weights(self, weights):
+        """Sets the weights from NumPy arrays: the list of `get_weights()`
+        (weights and masks), or the list the Keras counterpart layer takes
+        (`keras.layers.Dense`, `LSTM`, ...: the weights without the masks,
+        which keep their values). Either way the weights must be zero outside
+        the masks they end with, else ValueError and nothing is assigned;
+        for a trained dense model use `keras_sparse_rnn.sparsify`."""
+        set_layer_weights(self, weights)
+
+    def _check_mask_values(self, spec, mask):
+        """A mask is 0/1 with exactly the layer's active count."""
+        where = f"{self._description()}, mask '{spec.mask.name}'"
         if not np.all((mask == 0) | (mask == 1)):
             raise ValueError(f"{where}: a mask must hold only 0 and 1")
         expected = self.expected_active_count(spec.name)
@@ -237,14 +346,29 @@ class SparseLayerMixin:
             raise ValueError(
                 f"{where}: the mask has {count} active weights, but the "
                 f"layer's sparsity {self.matrix_sparsity(spec.name)} requires "
-                f"exactly {expected} for a weight of shape {weight.shape}"
+                f"exactly {expected} for a weight of shape "
+                f"{tuple(spec.weight.shape)}"
             )
+
+    def _check_mask(self, spec, weight, mask):
+        where = f"{self._description()}, mask '{spec.mask.name}'"
+        self._check_mask_values(spec, mask)
         outside = np.count_nonzero(weight[mask == 0])
         if outside:
             raise ValueError(
                 f"{where}: {outside} weights of '{spec.weight.name}' outside "
-                f"the mask are non-zero; weights outside the mask must be 0"
+                f"the mask are non-zero; weights outside the mask must be 0 "
+                "(multiply them by the mask, or make a trained dense model "
+                "sparse with keras_sparse_rnn.sparsify, which sets the masks "
+                "by magnitude)"
             )
+
+    def enable_lora(self, rank, *args, **kwargs):
+        raise ValueError(
+            f"{self._description()}: LoRA is not supported on sparse weights "
+            "(its low-rank update would be dense outside the mask); train the "
+            "sparse layer itself, or use the dense Keras layer for LoRA"
+        )
 
     def _sparsity_config(self):
         return {"sparsity": self.sparsity, "mask_seed": self.mask_seed,

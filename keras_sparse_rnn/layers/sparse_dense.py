@@ -38,6 +38,8 @@ class SparseDense(SparseLayerMixin, keras.layers.Dense):
     32
     """
 
+    SPARSE_WEIGHTS = ("kernel",)
+
     def __init__(self, units, sparsity=0.5, mask_seed=None, block=None,
                  **kwargs):
         for arg in ("lora_rank", "quantization_config"):

@@ -1,5 +1,6 @@
 import keras
 
+from keras_sparse_rnn.layers import guard
 from keras_sparse_rnn.layers.base import SparseLayerMixin
 
 
@@ -36,6 +37,8 @@ class SparseEmbedding(SparseLayerMixin, keras.layers.Embedding):
     80
     """
 
+    SPARSE_WEIGHTS = ("embeddings",)
+
     def __init__(self, input_dim, output_dim, sparsity=0.5, mask_seed=None,
                  weights=None, **kwargs):
         for arg in ("lora_rank", "quantization_config"):
@@ -48,10 +51,11 @@ class SparseEmbedding(SparseLayerMixin, keras.layers.Embedding):
         self._init_sparsity(sparsity, mask_seed)
         if weights is not None:
             self.build()
-            self._embeddings.assign(
-                keras.ops.convert_to_tensor(weights, self._embeddings.dtype)
-                * self.embeddings_mask
-            )
+            with guard.unchecked():  # masked here, as documented
+                self._embeddings.assign(
+                    keras.ops.convert_to_tensor(weights, self._embeddings.dtype)
+                    * self.embeddings_mask
+                )
 
     def build(self, input_shape=None):
         if self.built:

@@ -122,6 +122,10 @@ class SparseGRUCell(SparseLayerMixin, keras.layers.GRUCell):
         )
         self._init_sparsity(sparsity, mask_seed, block)
 
+    def _planned_sparse_weights(self):
+        return ((["kernel"] if self.sparse_kernel else [])
+                + (["recurrent_kernel"] if self.sparse_recurrent_kernel else []))
+
     def build(self, input_shape):
         super().build(input_shape)
         if self.sparse_kernel:

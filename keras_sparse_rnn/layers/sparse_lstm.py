@@ -2,6 +2,7 @@ import keras
 from keras.src import backend
 from keras.src.layers.input_spec import InputSpec
 
+from keras_sparse_rnn.layers.base import set_layer_weights
 from keras_sparse_rnn.layers.sparse_lstm_cell import SparseLSTMCell
 from keras_sparse_rnn.validation import validate_units
 
@@ -121,6 +122,8 @@ class SparseLSTM(keras.layers.LSTM):
             **kwargs,
         )
         self.input_spec = InputSpec(ndim=3)
+        # Errors about the cell's weights name this layer, the user's.
+        cell._owner_description = f"{type(self).__name__} '{self.name}'"
         if use_cudnn not in ("auto", True, False):
             raise ValueError(
                 "use_cudnn must be one of 'auto', True, False, "
@@ -150,6 +153,12 @@ class SparseLSTM(keras.layers.LSTM):
     @property
     def block(self):
         return self.cell.block
+
+    def set_weights(self, weights):
+        """As `SparseLayerMixin.set_weights`: the list of `get_weights()`, or
+        the Keras counterpart's (no masks); weights outside the masks must
+        be zero."""
+        set_layer_weights(self, weights)
 
     @property
     def sparse_weights(self):

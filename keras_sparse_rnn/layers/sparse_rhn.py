@@ -1,6 +1,7 @@
 import keras
 from keras.src.layers.input_spec import InputSpec
 
+from keras_sparse_rnn.layers.base import set_layer_weights
 from keras_sparse_rnn.layers.sparse_rhn_cell import SparseRHNCell
 
 
@@ -140,6 +141,8 @@ class SparseRHN(keras.layers.RNN):
             **kwargs,
         )
         self.input_spec = InputSpec(ndim=3)
+        # Errors about the cell's weights name this layer, the user's.
+        cell._owner_description = f"{type(self).__name__} '{self.name}'"
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         return super().call(
@@ -185,6 +188,12 @@ class SparseRHN(keras.layers.RNN):
     @property
     def block(self):
         return self.cell.block
+
+    def set_weights(self, weights):
+        """As `SparseLayerMixin.set_weights`: the list of `get_weights()`, or
+        the Keras counterpart's (no masks); weights outside the masks must
+        be zero."""
+        set_layer_weights(self, weights)
 
     @property
     def sparse_weights(self):

@@ -257,18 +257,14 @@ class SparseRHNCell(SparseLayerMixin, keras.layers.Layer, DropoutRNNCell):
             return self.sparsity["recurrent_kernel"]
         return super().matrix_sparsity(name)
 
-    def _check_sparsity_keys(self):
-        if not isinstance(self.sparsity, dict):
-            return
-        allowed = self._sparse_weight_names()
-        if self.sparse_recurrent_kernel:
-            allowed = allowed + ["recurrent_kernel"]
-        unknown = sorted(set(self.sparsity) - set(allowed))
-        if unknown:
-            raise ValueError(
-                f"Layer '{self.name}': `sparsity` names {unknown}, which are "
-                f"not sparse weights of this layer; allowed keys: {allowed}"
-            )
+    def _planned_sparse_weights(self):
+        return ((["kernel"] if self.sparse_kernel else [])
+                + ([f"recurrent_kernel_{l}" for l in range(self.depth)]
+                   if self.sparse_recurrent_kernel else []))
+
+    def _sparsity_keys(self):
+        keys = self._planned_sparse_weights()
+        return keys + (["recurrent_kernel"] if self.sparse_recurrent_kernel else [])
 
     def call(self, inputs, states, training=False):
         s = states[0] if keras.tree.is_nested(states) else states
