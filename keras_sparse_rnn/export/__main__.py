@@ -90,6 +90,12 @@ def main(argv=None):
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
+        log = getattr(e, "converter_log", "")
+        if log:
+            log_path = f"{args.output}.convert.log"
+            with open(log_path, "w") as f:
+                f.write(log)
+            print(f"the converter's whole output: {log_path}", file=sys.stderr)
         return 1
     print(report)
     return 0

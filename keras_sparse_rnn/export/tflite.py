@@ -32,6 +32,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_sparse_rnn.export import prepare
 from keras_sparse_rnn.export.streaming import _safe_name, streaming_model
 from keras_sparse_rnn.validation import validate_bool, validate_units
 
@@ -49,7 +50,13 @@ _PREPROCESSING_LAYERS = (
 
 
 class ExportError(ValueError):
-    """The model cannot be exported, or the exported file is wrong."""
+    """The model cannot be exported as asked (says why and what to do).
+
+    `converter_log`: when the TFLite converter failed, its whole output
+    (error text and MLIR dumps), which is not printed to the terminal.
+    """
+
+    converter_log = ""
 
 
 @dataclasses.dataclass
@@ -66,7 +73,7 @@ class ExportReport:
             `FULLY_CONNECTED`, `DENSIFY`).
         sparse_tensors: how many tensors the file stores sparse-encoded.
         quantization: `None`, `"float16"`, `"dynamic_int8"` or `"int8"`.
-        sparse_encoding: whether `Optimize.EXPERIMENTAL_SPARSITY` was on.
+        sparse_encoding: whether the file is sparse-encoded (`Optimize.EXPERIMENTAL_SPARSITY`, CSR tables); False also when the dense encoding was smaller and kept.
         unroll: `True` (unrolled), `False` (`WHILE` loop); `None` when the
             model has no loop (streaming, or no RNN).
         streaming: whether it is a single-time-step model.
@@ -87,6 +94,8 @@ class ExportReport:
             `verify=False`.
         convert_seconds: time spent converting (all attempts).
         notes: what else a user should know about this file.
+        converter_log: what the TFLite converter printed (its C++ logs go
+            here, not to the terminal).
     """
 
     path: str
@@ -108,6 +117,7 @@ class ExportReport:
     xnnpack: object
     convert_seconds: float
     notes: list = dataclasses.field(default_factory=list)
+    converter_log: str = ""
 
     @property
     def size_ratio(self):
@@ -695,7 +705,37 @@ def _concrete_function(model, specs, output_names):
     return tf.function(named, input_signature=specs).get_concrete_function()
 
 
-def _convert(frozen, quantization, sparse_encoding, representative):
+@contextlib.contextmanager
+def _captured_output():
+    """Sends what the process writes to stdout and stderr (the converter's
+    C++ logs and, on errors, its MLIR dumps) to a temporary file instead of
+    the terminal; yields a list that receives the text at the end."""
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    text = []
+    with tempfile.TemporaryFile() as log:
+        saved = [os.dup(1), os.dup(2)]
+        try:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            yield text
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            log.seek(0)
+            text.append(log.read().decode("utf-8", "replace"))
+
+
+def _convert(frozen, quantization, sparse_encoding, representative, log=None):
+    """The TFLite file's bytes; the converter's output is appended to `log`
+    (a list of str) and, on an error, kept on the exception as
+    `converter_log`."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
@@ -720,7 +760,15 @@ def _convert(frozen, quantization, sparse_encoding, representative):
         # The calibrator builds a (deprecated) tf.lite.Interpreter.
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is "
                                 "deprecated.*")
-        content = converter.convert()
+        try:
+            with _captured_output() as text:
+                content = converter.convert()
+        except Exception as e:
+            e.converter_log = "".join(text)
+            raise
+        finally:
+            if log is not None:
+                log.extend(text)
     return _shorten_tensor_names(content)
 
 
@@ -982,10 +1030,10 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
     validate_bool(compare_dense, "compare_dense")
     path = _check_path(path)
     _check_model(model, quantization, sparse_encoding)
-    notes = []
 
     # What to convert: the model itself, or its one-step model.
     if streaming:
+        model, notes = prepare.export_model(model, None)  # float32 compute
         if batch_size is None:
             batch_size = model.inputs[0].shape[0]
             if batch_size is None:
@@ -1005,14 +1053,6 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
         candidates = [None]
     else:
         info = None
-        shapes = _static_shapes(model, batch_size, sequence_length)
-        batch_size = shapes[0][0]
-        seq_shapes = shapes
-        steps = shapes[0][1] if len(shapes[0]) > 1 else None
-        target = model
-        input_names = [_safe_name(x.name) for x in model.inputs]
-        output_names = [f"output_{i}" for i in range(len(
-            keras.tree.flatten(model.outputs)))]
         stateful = _has_stateful(model)
         if stateful:
             raise ExportError(
@@ -1021,6 +1061,16 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
                 "streaming=True (the states become inputs and outputs), or "
                 "rebuild the model with stateful=False."
             )
+        # Float32 compute, at the batch size asked for.
+        model, notes = prepare.export_model(model, batch_size)
+        shapes = _static_shapes(model, batch_size, sequence_length)
+        batch_size = shapes[0][0]
+        seq_shapes = shapes
+        steps = shapes[0][1] if len(shapes[0]) > 1 else None
+        target = model
+        input_names = [_safe_name(x.name) for x in model.inputs]
+        output_names = [f"output_{i}" for i in range(len(
+            keras.tree.flatten(model.outputs)))]
         if not _has_rnn(model):
             candidates = [None]
         elif unroll == "auto":
@@ -1057,8 +1107,39 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
     tables = _csr_tables(model) if sparse_encoding else {}
     specs = [tf.TensorSpec(s, x.dtype, name=n)
              for s, x, n in zip(shapes, target.inputs, input_names)]
+    def verify_file(file, candidate):
+        """Runs `file` in LiteRT against the Keras model; raises
+        ExportError beyond the tolerance."""
+        runner, xnnpack, xnn_error = _runner(file)
+        inputs, outputs = _signature_details(runner)
+        error = tolerance = None
+        if verify_batches:
+            if streaming:
+                error, scale = 0.0, 1.0
+                for batch in verify_batches:
+                    refs = _keras_stream_refs(model, target, info, batch)
+                    got = _step_through(runner, info, batch, _zero_states(info))
+                    e, s = _compare_stream(got, refs, info.output_names)
+                    error, scale = max(error, e), max(scale, s)
+            else:
+                error, scale = _verify_sequence(
+                    runner, model, verify_batches, input_names, output_names)
+            if quantization is None:
+                tolerance = FLOAT32_TOLERANCE * scale
+            if not np.isfinite(error) or (
+                    tolerance is not None and error > tolerance):
+                limit = (f"the float32 tolerance {tolerance:.1e}"
+                         if tolerance is not None else "finite outputs")
+                raise ExportError(
+                    f"verification failed: the LiteRT file "
+                    f"({_form_name(candidate, streaming)}) differs from "
+                    f"the Keras model by up to {error:.3e}, beyond {limit}"
+                )
+        return xnnpack, xnn_error, inputs, outputs, error, tolerance
+
     directory = os.path.dirname(path)
     failures = []
+    converter_log = []
     convert_seconds = 0.0
     for candidate in candidates:
         fd, tmp = tempfile.mkstemp(
@@ -1073,11 +1154,14 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
                 frozen = _concrete_function(target, specs, output_names)
             try:
                 content = _convert(frozen, quantization, sparse_encoding,
-                                   representative)
+                                   representative, converter_log)
             except Exception as e:  # ConverterError and friends
                 if type(e).__name__ != "ConverterError":
                     raise
-                raise _explain_conversion_error(e, model) from e
+                error = _explain_conversion_error(e, model)
+                # The whole output (MLIR dumps), kept off the terminal.
+                error.converter_log = str(e) + "\n" + getattr(e, "converter_log", "")
+                raise error from e
             convert_seconds += time.perf_counter() - start
             ops, sparse_tensors = tflite_ops(content)
             custom = sorted(o for o in ops if o.startswith("CUSTOM"))
@@ -1087,34 +1171,8 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
                 )
             with open(tmp, "wb") as f:
                 f.write(content)
-            runner, xnnpack, xnn_error = _runner(tmp)
-            inputs, outputs = _signature_details(runner)
-            error = tolerance = None
-            if verify_batches:
-                if streaming:
-                    error, scale = 0.0, 1.0
-                    for batch in verify_batches:
-                        refs = _keras_stream_refs(model, target, info, batch)
-                        got = _step_through(runner, info, batch,
-                                            _zero_states(info))
-                        e, s = _compare_stream(got, refs, info.output_names)
-                        error, scale = max(error, e), max(scale, s)
-                else:
-                    error, scale = _verify_sequence(
-                        runner, model, verify_batches, input_names,
-                        output_names)
-                if quantization is None:
-                    tolerance = FLOAT32_TOLERANCE * scale
-                if not np.isfinite(error) or (
-                        tolerance is not None and error > tolerance):
-                    limit = (f"the float32 tolerance {tolerance:.1e}"
-                             if tolerance is not None else "finite outputs")
-                    raise ExportError(
-                        f"verification failed: the LiteRT file "
-                        f"({_form_name(candidate, streaming)}) differs from "
-                        f"the Keras model by up to {error:.3e}, beyond "
-                        f"{limit}"
-                    )
+            xnnpack, xnn_error, inputs, outputs, error, tolerance = verify_file(
+                tmp, candidate)
             break
         except ExportError as e:
             _remove(tmp)
@@ -1150,6 +1208,7 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
         )
         notes.append(message)
         warnings.warn(message, stacklevel=2)
+    stored_dense = False
     try:
         if not compare_dense:
             dense_size = None
@@ -1158,26 +1217,35 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
             if tables:
                 with _rnn_settings(target, candidate):
                     frozen = _concrete_function(target, specs, output_names)
-            dense_size = len(_convert(frozen, quantization, False,
-                                      representative))
+            dense_content = _convert(frozen, quantization, False,
+                                     representative, converter_log)
             convert_seconds += time.perf_counter() - start
+            dense_size = len(dense_content)
+            if dense_size < len(content):
+                # Never larger than the dense file of the same quantization:
+                # the dense encoding is kept, verified as the other was.
+                with open(tmp, "wb") as f:
+                    f.write(dense_content)
+                xnnpack, xnn_error, inputs, outputs, error, tolerance = \
+                    verify_file(tmp, candidate)
+                notes.append(
+                    f"stored without sparse encoding: that file is smaller "
+                    f"({dense_size} vs {len(content)} bytes)"
+                    + (" (int8 kernels read sparse weights only in blocks of "
+                       "1x16: block=(1, 16); other sparse weights would be "
+                       "stored as float32 and densified)"
+                       if quantization in ("int8", "dynamic_int8") else ""))
+                content, stored_dense = dense_content, True
+                ops, sparse_tensors = tflite_ops(content)
         else:
             dense_size = len(content)
         os.replace(tmp, path)
     except BaseException:
         _remove(tmp)
         raise
-    notes += _notes(model, ops, sparse_encoding, tables)
+    notes += _notes(model, ops, sparse_encoding and not stored_dense,
+                    {} if stored_dense else tables)
     size = os.path.getsize(path)
-    if sparse_encoding and dense_size is not None and dense_size < size:
-        notes.append(
-            f"the file without sparse encoding is smaller ({dense_size} vs "
-            f"{size} bytes): pass sparse_encoding=False"
-            + (" (int8 kernels read sparse weights only in blocks of 1x16: "
-               "block=(1, 16); other sparse weights are stored as float32 "
-               "and densified)" if quantization in ("int8", "dynamic_int8")
-               else "")
-        )
     return ExportReport(
         path=path,
         size_bytes=size,
@@ -1185,7 +1253,7 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
         ops=ops,
         sparse_tensors=sparse_tensors,
         quantization=quantization,
-        sparse_encoding=sparse_encoding,
+        sparse_encoding=sparse_encoding and not stored_dense,
         unroll=candidate,
         streaming=streaming,
         batch_size=batch_size,
@@ -1198,6 +1266,7 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
         xnnpack=xnnpack,
         convert_seconds=convert_seconds,
         notes=notes,
+        converter_log="".join(converter_log),
     )
 
 

@@ -126,21 +126,27 @@ def test_quantized_csr_embedding(quantization, tmp_path):
     _check_quantized(report, model, 0.05)
 
 
-def test_note_when_sparse_encoding_is_larger(tmp_path):
+def test_sparse_file_is_never_larger_than_the_dense_one(tmp_path):
     """At sparsity 0.3, sparse weights stored as float32 (and densified)
-    outweigh the dense int8 ones: the report says to turn it off."""
+    outweigh the dense int8 ones: the dense encoding is kept (verified), and
+    the report says why."""
     model = lm(sparsity=0.3, seed=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         report = export_tflite(model, tmp_path / "q.tflite",
                                sequence_length=STEPS,
                                quantization="dynamic_int8")
-    assert report.size_bytes > report.dense_size_bytes
-    note = next(n for n in report.notes
-                if n.startswith("the file without sparse encoding"))
-    assert (f"is smaller ({report.dense_size_bytes} vs {report.size_bytes} "
-            "bytes): pass sparse_encoding=False") in note
-    assert "block=(1, 16)" in note
+    assert report.size_bytes == report.dense_size_bytes
+    assert report.size_bytes == (tmp_path / "q.tflite").stat().st_size
+    assert not report.sparse_encoding and report.sparse_tensors == 0
+    assert "DENSIFY" not in report.ops
+    note = next(n for n in report.notes if n.startswith("stored without sparse encoding"))
+    assert "that file is smaller" in note and "block=(1, 16)" in note
+    _check_quantized(report, model, 0.05)
+    # Where the sparse encoding is smaller it is kept.
+    sparse = export_tflite(lm(sparsity=0.9, seed=5), tmp_path / "f.tflite",
+                           sequence_length=STEPS)
+    assert sparse.sparse_encoding and sparse.size_bytes < sparse.dense_size_bytes
 
 
 def test_int8_with_1x16_blocks_has_no_densify(tmp_path):

@@ -154,12 +154,18 @@ def test_load_rejects_mask_with_wrong_shape(tmp_path):
 def test_load_rejects_non_binary_mask_and_weights_outside(tmp_path):
     layer = SparseDense(4, sparsity=0.5, mask_seed=0)
     _saved_layer(tmp_path, layer, (6,))
-    layer.kernel_mask.assign(layer.kernel_mask * 0.5)
-    layer.save_own_variables(store := {})
+    layer.save_own_variables(saved := {})
+    saved = {k: np.array(v) for k, v in saved.items()}  # a file's arrays
+    names = [v.name for v in layer._trainable_variables + layer._non_trainable_variables]
+    kernel, mask = str(names.index("kernel")), str(names.index("kernel_mask"))
+    store = dict(saved, **{mask: saved[mask] * 0.5})
     with pytest.raises(ValueError, match="a mask must hold only 0 and 1"):
         layer.load_own_variables(store)
-    layer.kernel_mask.assign(layer.kernel_mask * 2)
-    layer.kernel.assign(np.ones((6, 4)))
-    layer.save_own_variables(store := {})
+    store = dict(saved, **{kernel: np.ones((6, 4), np.float32)})
     with pytest.raises(ValueError, match="12 weights of 'kernel' outside the mask are non-zero"):
         layer.load_own_variables(store)
+    # Assigning such values directly is refused too (they never reach a file).
+    with pytest.raises(ValueError, match="a mask must hold only 0 and 1"):
+        layer.kernel_mask.assign(layer.kernel_mask * 0.5)
+    with pytest.raises(ValueError, match="12 weights of 'kernel' non-zero outside"):
+        layer.kernel.assign(np.ones((6, 4)))
