@@ -15,7 +15,9 @@ Language modelling:
 
 Text classification (`tf.data` of `(token_ids, label)`):
 
-* `load_imdb`, `load_sst2`, `load_sst5`, `load_csv` -> `TextClassificationData`
+* `load_imdb`, `load_sst2`, `load_sst5`, `load_csv`, `load_labeled_lines`
+  -> `TextClassificationData`; `k_fold`, `train_test_split` for corpora
+  without a split
 * readers `read_imdb`, `read_sst`, `read_csv`, `read_labeled_lines`,
   `read_jsonl_xz`; processing `standardize`, `build_vocabulary`,
   `TextVectorizer`, `make_dataset`.
@@ -23,6 +25,7 @@ Text classification (`tf.data` of `(token_ids, label)`):
 
 from keras_sparse_rnn.datasets import language_model
 from keras_sparse_rnn.datasets import ptb
+from keras_sparse_rnn.datasets import splits
 from keras_sparse_rnn.datasets import text_classification
 from keras_sparse_rnn.datasets._resolve import DATA_ENV_VAR
 from keras_sparse_rnn.datasets._resolve import resolve_files
@@ -35,9 +38,11 @@ from keras_sparse_rnn.datasets.text_classification import TextVectorizer
 from keras_sparse_rnn.datasets.text_classification import build_vocabulary
 from keras_sparse_rnn.datasets.text_classification import load_csv
 from keras_sparse_rnn.datasets.text_classification import load_imdb
+from keras_sparse_rnn.datasets.text_classification import load_labeled_lines
 from keras_sparse_rnn.datasets.text_classification import load_sst2
 from keras_sparse_rnn.datasets.text_classification import load_sst5
 from keras_sparse_rnn.datasets.text_classification import make_dataset
+from keras_sparse_rnn.datasets.splits import k_fold, train_test_split
 from keras_sparse_rnn.datasets.text_classification import read_csv
 from keras_sparse_rnn.datasets.text_classification import read_imdb
 from keras_sparse_rnn.datasets.text_classification import read_jsonl_xz

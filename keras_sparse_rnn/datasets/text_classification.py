@@ -27,6 +27,7 @@ loaders (`load_imdb`, `load_sst2`, `load_sst5`, `load_csv`) turn them into
   others keep their file order.
 """
 
+import codecs
 import csv
 import dataclasses
 import io
@@ -54,7 +55,7 @@ _PUNCTUATION = r"([[:punct:]])"
 # --------------------------------------------------------------------------
 
 
-def read_imdb(path=None):
+def read_imdb(path=None, encoding="utf-8", errors="strict"):
     """Read the IMDB reviews (`train.jsonl.xz`, `test.jsonl.xz`).
 
     Each file is LZMA-compressed JSON Lines, one object a line with at least
@@ -66,6 +67,7 @@ def read_imdb(path=None):
             sub-folder); else `$KERAS_SPARSE_RNN_DATA/imdb`, then
             `~/.keras/datasets/imdb`. There is no download (the files are a
             re-packing of the original archive).
+        encoding, errors: how the files are decoded (as `bytes.decode`).
 
     Returns:
         Dict `{"train": (texts, labels), "test": (texts, labels)}`: `texts` a
@@ -83,12 +85,14 @@ def read_imdb(path=None):
     """
     files = _resolve.resolve_files("imdb", ["train.jsonl.xz", "test.jsonl.xz"], path)
     return {
-        split: read_jsonl_xz(files[f"{split}.jsonl.xz"], num_classes=2)
+        split: read_jsonl_xz(files[f"{split}.jsonl.xz"], num_classes=2,
+                             encoding=encoding, errors=errors)
         for split in ("train", "test")
     }
 
 
-def read_jsonl_xz(filename, num_classes=None, text_key="text", label_key="label"):
+def read_jsonl_xz(filename, num_classes=None, text_key="text", label_key="label",
+                  encoding="utf-8", errors="strict"):
     """Read `(texts, labels)` from an LZMA-compressed JSON Lines file.
 
     Args:
@@ -96,6 +100,7 @@ def read_jsonl_xz(filename, num_classes=None, text_key="text", label_key="label"
         num_classes: if given, labels must be in `[0, num_classes)`.
         text_key: key of the text in each object.
         label_key: key of the integer label.
+        encoding, errors: how the bytes are decoded (as `bytes.decode`).
 
     Returns:
         `(texts, labels)`: a list of str and a 1-D `np.int32` array.
@@ -105,11 +110,12 @@ def read_jsonl_xz(filename, num_classes=None, text_key="text", label_key="label"
         ValueError: invalid JSON, a missing key, a non-str text or a bad
             label; the message names the file and the line.
     """
+    _check_decoding(encoding, errors)
     filename = v.check_existing_file("filename", filename)
     num_classes = v.check_int("num_classes", num_classes, minimum=1, allow_none=True)
     texts, labels = [], []
     try:
-        with lzma.open(filename, "rt", encoding="utf-8") as f:
+        with lzma.open(filename, "rt", encoding=encoding, errors=errors) as f:
             for lineno, line in enumerate(f, 1):
                 if not line.strip():
                     raise ValueError(f"{filename}, line {lineno}: empty line")
@@ -140,7 +146,8 @@ def read_jsonl_xz(filename, num_classes=None, text_key="text", label_key="label"
                 labels.append(_check_label(label, num_classes, filename, lineno))
     except (lzma.LZMAError, EOFError, UnicodeDecodeError) as e:
         raise ValueError(
-            f"{filename} is not a valid UTF-8 .xz file: {type(e).__name__}: {e}"
+            f"{filename} is not a valid {encoding} .xz file: {type(e).__name__}: {e}"
+            " (pass encoding= or errors='replace')"
         ) from None
     return texts, np.asarray(labels, dtype=np.int32)
 
@@ -166,6 +173,22 @@ def _check_label(label, num_classes, filename, lineno):
             f"{label}"
         )
     return label
+
+
+def _check_decoding(encoding, errors):
+    """`encoding` and `errors` as `bytes.decode` takes them."""
+    v.check_str("encoding", encoding)
+    v.check_str("errors", errors)
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"encoding={encoding!r} is not a known text encoding "
+                         "(e.g. 'utf-8', 'latin-1')") from None
+    try:
+        codecs.lookup_error(errors)
+    except LookupError:
+        raise ValueError(f"errors={errors!r} is not a decoding error handler: use "
+                         "'strict', 'replace' or 'ignore'") from None
 
 
 def _read_text(filename, encoding, errors):
@@ -210,8 +233,7 @@ def read_labeled_lines(filename, num_classes=None, encoding="utf-8", errors="str
     """
     filename = v.check_existing_file("filename", filename)
     num_classes = v.check_int("num_classes", num_classes, minimum=1, allow_none=True)
-    v.check_str("encoding", encoding)
-    v.check_str("errors", errors)
+    _check_decoding(encoding, errors)
     lines = _read_text(filename, encoding, errors).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -232,7 +254,7 @@ def read_labeled_lines(filename, num_classes=None, encoding="utf-8", errors="str
 _SST_SPLITS = {"train": "train", "valid": "dev", "test": "test"}
 
 
-def read_sst(path=None, fine_grained=False):
+def read_sst(path=None, fine_grained=False, encoding="utf-8", errors="strict"):
     """Read the Stanford Sentiment Treebank, sentence level (Kim 2014 splits).
 
     Files `stsa.binary.{train,dev,test}` (6,920 / 872 / 1,821 sentences,
@@ -244,6 +266,7 @@ def read_sst(path=None, fine_grained=False):
         path: optional folder holding the files (or an `sst/` sub-folder);
             else `$KERAS_SPARSE_RNN_DATA/sst`, then `~/.keras/datasets/sst`.
         fine_grained: read the 5-class files instead of the binary ones.
+        encoding, errors: how the files are decoded (as `bytes.decode`).
 
     Returns:
         Dict `{"train": ..., "valid": ..., "test": ...}` of `(texts, labels)`
@@ -258,7 +281,8 @@ def read_sst(path=None, fine_grained=False):
     names = {s: f"stsa.{kind}.{f}" for s, f in _SST_SPLITS.items()}
     files = _resolve.resolve_files("sst", list(names.values()), path)
     num_classes = 5 if fine_grained else 2
-    return {s: read_labeled_lines(files[n], num_classes) for s, n in names.items()}
+    return {s: read_labeled_lines(files[n], num_classes, encoding, errors)
+            for s, n in names.items()}
 
 
 def read_csv(
@@ -337,8 +361,7 @@ def read_csv(
                 f"got {class_names!r}"
             )
         class_index = {c: i for i, c in enumerate(class_names)}
-    v.check_str("encoding", encoding)
-    v.check_str("errors", errors)
+    _check_decoding(encoding, errors)
 
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     texts, labels = [], []
@@ -347,6 +370,7 @@ def read_csv(
         reader = csv.reader(f, delimiter=delimiter, quoting=quoting, strict=True)
         # cols is None until the header row has been read.
         cols = None if header else (label_column, text_column)
+        width = None  # fields per row, from the first data row
         try:
             for row in reader:
                 lineno = reader.line_num
@@ -363,6 +387,20 @@ def read_csv(
                         f"{filename}, line {lineno}: expected at least {need} "
                         f"columns separated by {delimiter!r}, got {len(row)}"
                     )
+                if width is None:
+                    width = (len(row), lineno)
+                    if delimiter == " " and len(row) > max(cols) + 1:
+                        raise ValueError(
+                            f"{filename}, line {lineno}: {len(row)} fields "
+                            "separated by ' ': the text column would keep one "
+                            "word. For '<label> <text>' lines use "
+                            "read_labeled_lines / load_labeled_lines")
+                elif len(row) != width[0]:
+                    raise ValueError(
+                        f"{filename}, line {lineno}: {len(row)} fields separated "
+                        f"by {delimiter!r}, but line {width[1]} has {width[0]}: "
+                        "a text with unquoted delimiters? Quote the texts, or "
+                        "for '<label> <text>' lines use load_labeled_lines")
                 raw = row[cols[0]].strip()
                 if class_index is not None:
                     if raw not in class_index:
@@ -906,6 +944,8 @@ def load_imdb(
     truncating="post",
     lowercase=True,
     split_punctuation=True,
+    encoding="utf-8",
+    errors="strict",
 ):
     """IMDB movie reviews (Maas et al. 2011), binary sentiment, as `tf.data`.
 
@@ -930,6 +970,8 @@ def load_imdb(
         truncating: `"post"` (keep the beginning) or `"pre"` (keep the end).
         lowercase: lower-case the texts.
         split_punctuation: separate ASCII punctuation from words.
+        encoding, errors: how the files are decoded (as `bytes.decode`;
+            `errors="replace"` reads a file with a few bad bytes).
 
     Returns:
         A `TextClassificationData` with `train`, `valid`, `test`, `vocab`,
@@ -954,12 +996,13 @@ def load_imdb(
         split_punctuation=split_punctuation,
     )
     _check_options(**options)
-    return _build(read_imdb(path), num_classes=2, class_names=["neg", "pos"], **options)
+    return _build(read_imdb(path, encoding, errors), num_classes=2,
+                  class_names=["neg", "pos"], **options)
 
 
-def _load_sst(fine_grained, path, **kwargs):
+def _load_sst(fine_grained, path, encoding, errors, **kwargs):
     _check_options(validation_split=0.0, **kwargs)
-    splits = read_sst(path, fine_grained=fine_grained)
+    splits = read_sst(path, fine_grained, encoding, errors)
     if fine_grained:
         names = ["very negative", "negative", "neutral", "positive", "very positive"]
     else:
@@ -982,6 +1025,8 @@ def load_sst2(
     truncating="post",
     lowercase=True,
     split_punctuation=False,
+    encoding="utf-8",
+    errors="strict",
 ):
     """SST-2: Stanford Sentiment Treebank, binary, sentence level, as `tf.data`.
 
@@ -993,8 +1038,8 @@ def load_sst2(
     Args:
         path: folder with the `stsa.binary.*` files (see `read_sst`).
         max_tokens, sequence_length, batch_size, seed, bucket_boundaries,
-        drop_remainder, padding, truncating, lowercase, split_punctuation:
-            as in `load_imdb`.
+        drop_remainder, padding, truncating, lowercase, split_punctuation,
+        encoding, errors: as in `load_imdb`.
 
     Returns:
         A `TextClassificationData` (`valid` is the dev split),
@@ -1009,6 +1054,8 @@ def load_sst2(
     return _load_sst(
         False,
         path,
+        encoding,
+        errors,
         max_tokens=max_tokens,
         sequence_length=sequence_length,
         batch_size=batch_size,
@@ -1035,6 +1082,8 @@ def load_sst5(
     truncating="post",
     lowercase=True,
     split_punctuation=False,
+    encoding="utf-8",
+    errors="strict",
 ):
     """SST-5: the fine-grained (5 classes) SST, `stsa.fine.*` files.
 
@@ -1044,6 +1093,8 @@ def load_sst5(
     return _load_sst(
         True,
         path,
+        encoding,
+        errors,
         max_tokens=max_tokens,
         sequence_length=sequence_length,
         batch_size=batch_size,
@@ -1068,6 +1119,7 @@ def load_csv(
     delimiter=None,
     class_names=None,
     encoding="utf-8",
+    errors="strict",
     max_tokens=20000,
     sequence_length=200,
     batch_size=32,
@@ -1087,8 +1139,8 @@ def load_csv(
         test_file: optional path of the test file.
         valid_file: optional path of the validation file (exclusive with
             `validation_split`).
-        label_column, text_column, header, delimiter, class_names, encoding:
-            as in `read_csv`, for all files.
+        label_column, text_column, header, delimiter, class_names, encoding,
+        errors: as in `read_csv`, for all files.
         max_tokens, sequence_length, batch_size, seed, validation_split,
         bucket_boundaries, drop_remainder, padding, truncating, lowercase,
         split_punctuation: as in `load_imdb` (`validation_split` defaults to
@@ -1111,6 +1163,7 @@ def load_csv(
         delimiter=delimiter,
         class_names=class_names,
         encoding=encoding,
+        errors=errors,
     )
     options = dict(
         max_tokens=max_tokens,
@@ -1148,3 +1201,113 @@ def load_csv(
     return _build(
         splits, num_classes=num_classes, class_names=class_names, **options
     )
+
+
+def load_labeled_lines(
+    train_file,
+    test_file=None,
+    valid_file=None,
+    *,
+    class_names=None,
+    test_fraction=None,
+    folds=None,
+    fold=None,
+    encoding="utf-8",
+    errors="strict",
+    max_tokens=20000,
+    sequence_length=64,
+    batch_size=32,
+    seed=0,
+    validation_split=0.0,
+    bucket_boundaries=None,
+    drop_remainder=False,
+    padding="post",
+    truncating="post",
+    lowercase=True,
+    split_punctuation=False,
+):
+    """Files of `<label> <text>` lines as a text-classification dataset.
+
+    The format of SST's `stsa.*` files, TREC, and the classic sentence corpora
+    (MR, CR, SUBJ, MPQA), some of which come as one file without a split:
+    then give `test_fraction` (a seeded, stratified hold-out) or `folds` and
+    `fold` (fold `fold` of a seeded, stratified `folds`-fold
+    cross-validation, see `k_fold`) to make the test split. The vocabulary
+    comes from the training split only.
+
+    Args:
+        train_file: path of the (training, or only) file.
+        test_file, valid_file: optional paths of the test and validation files.
+        class_names: optional names of the classes 0, 1, ...; default
+            `["0", "1", ...]` up to the largest label.
+        test_fraction: without `test_file`: the fraction of `train_file` held
+            out for testing, in (0, 1).
+        folds, fold: without `test_file`: test on fold `fold` (0-based) of
+            `folds`.
+        encoding, errors: how the files are decoded (`"latin-1"` for TREC
+            and MR).
+        max_tokens, sequence_length, batch_size, seed, validation_split,
+        bucket_boundaries, drop_remainder, padding, truncating, lowercase,
+        split_punctuation: as in `load_imdb` (`seed` also seeds the splits).
+
+    Returns:
+        A `TextClassificationData`.
+
+    Example:
+
+    >>> data = load_labeled_lines("mr/rt-polarity.all", folds=10, fold=0,
+    ...                           encoding="latin-1")  # doctest: +SKIP
+    """
+    from keras_sparse_rnn.datasets import splits as splits_lib
+
+    options = dict(
+        max_tokens=max_tokens, sequence_length=sequence_length,
+        batch_size=batch_size, seed=seed, validation_split=validation_split,
+        bucket_boundaries=bucket_boundaries, drop_remainder=drop_remainder,
+        padding=padding, truncating=truncating, lowercase=lowercase,
+        split_punctuation=split_punctuation,
+    )
+    _check_options(**options)
+    _check_decoding(encoding, errors)
+    if class_names is not None and (
+            isinstance(class_names, str) or len(class_names) < 2
+            or not all(isinstance(c, str) for c in class_names)):
+        raise ValueError(f"class_names must be a list of at least 2 str or None, "
+                         f"got {class_names!r}")
+    made = sum(x is not None for x in (test_file, test_fraction, folds))
+    if made > 1:
+        raise ValueError("give one of test_file, test_fraction and folds (with "
+                         f"fold), got test_file={test_file!r}, test_fraction="
+                         f"{test_fraction!r}, folds={folds!r}")
+    if (folds is None) != (fold is None):
+        raise ValueError(f"folds and fold go together, got folds={folds!r} and "
+                         f"fold={fold!r}")
+    if folds is not None:
+        folds = v.check_int("folds", folds, minimum=2)
+        if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < folds:
+            raise ValueError(f"fold must be an int in [0, {folds}), got {fold!r}")
+    if valid_file is not None and validation_split != 0:
+        raise ValueError(
+            f"pass valid_file or validation_split, not both: got valid_file="
+            f"{valid_file!r} and validation_split={validation_split!r}")
+    num = len(class_names) if class_names is not None else None
+    read = dict(num_classes=num, encoding=encoding, errors=errors)
+    data = {"train": read_labeled_lines(train_file, **read)}
+    if valid_file is not None:
+        data["valid"] = read_labeled_lines(valid_file, **read)
+    if test_file is not None:
+        data["test"] = read_labeled_lines(test_file, **read)
+    files = {"train": train_file, "valid": valid_file, "test": test_file}
+    for name, (texts, _) in data.items():
+        if not texts:
+            raise ValueError(f"The {name} file {files[name]} has no lines")
+    if folds is not None:
+        data["train"], data["test"] = splits_lib.k_fold(
+            *data["train"], k=folds, seed=seed)[fold]
+    elif test_fraction is not None:
+        data["train"], data["test"] = splits_lib.train_test_split(
+            *data["train"], test_fraction=test_fraction, seed=seed)
+    if class_names is None:
+        num = int(max(s[1].max() for s in data.values())) + 1
+        class_names = [str(i) for i in range(num)]
+    return _build(data, num_classes=num, class_names=class_names, **options)

@@ -287,7 +287,7 @@ def test_malformed_jsonl_names_file_and_line(tmp_path):
     with pytest.raises(ValueError, match=r"line 1: the label must be in \[0, 2\), got 3"):
         read_jsonl_xz(str(f), num_classes=2)
     f.write_bytes(b"not xz at all")
-    with pytest.raises(ValueError, match="is not a valid UTF-8 .xz file"):
+    with pytest.raises(ValueError, match="is not a valid utf-8 .xz file"):
         read_jsonl_xz(str(f))
 
 
