@@ -1,0 +1,65 @@
+"""Every Python code block of the README runs, in order, in one namespace (as a
+user pastes them into one session), on the real PTB data; and its export
+command line runs on the model the first block saved. Training is shortened by
+the substitutions below, each of which must apply (a README change that drops
+one fails here, so the test keeps running what the README shows)."""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# (text in the README, what the test runs instead): only the amount of training.
+SHORTER = [
+    ("model.fit(train_ds, epochs=13, validation_data=valid_ds,",
+     "model.fit(train_ds.take(2), epochs=1, validation_data=valid_ds.take(2),"),
+    ("model.fit(train_ds, epochs=13, callbacks=[rigl])",
+     "model.fit(train_ds.take(4), epochs=2, callbacks=[rigl])"),
+]
+
+
+def python_blocks(text):
+    """The ```python blocks, dedented (some sit in list items)."""
+    blocks = []
+    for match in re.finditer(r"^( *)```python\n(.*?)^\1```", text, re.S | re.M):
+        indent = len(match.group(1))
+        blocks.append("\n".join(line[indent:] for line in match.group(2).splitlines()))
+    return blocks
+
+
+@pytest.mark.slow
+def test_readme_code_blocks_run(tmp_path, monkeypatch, capsys):
+    import keras
+
+    text = (ROOT / "README.md").read_text()
+    for old, new in SHORTER:
+        assert old in text, f"the README no longer has {old!r}"
+        text = text.replace(old, new)
+    blocks = python_blocks(text)
+    assert len(blocks) >= 7
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    try:
+        for i, block in enumerate(blocks):
+            exec(compile(block, f"README.md python block {i + 1}", "exec"), namespace)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    printed = capsys.readouterr().out
+    assert "[4, 8, 12]" in printed  # the custom loop's updates, as shown
+    assert "computes in mixed_bfloat16" in printed
+    assert "{'train': 9595, 'test': 1067}" in printed  # the MR folds, as shown
+    assert (tmp_path / "lm.keras").is_file() and (tmp_path / "lm.tflite").is_file()
+
+    command = re.search(r"^python -m keras_sparse_rnn\.export ([^\[\n]+)", text, re.M)
+    assert command, "the README's export command"
+    result = subprocess.run([sys.executable, "-m", "keras_sparse_rnn.export",
+                             *command.group(1).split()], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=900,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "batch 1" in result.stdout
