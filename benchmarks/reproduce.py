@@ -709,17 +709,26 @@ def write_plots(profile, results_dir, records, runs):
     fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4), squeeze=False)
     for gi, group in enumerate(groups):
         ax = axes[0][gi]
-        dense = _find(records, runs, "ptb", group, "dense")
+        dense = [rec for r, rec in ptb if r.group == group and r.method == "dense"]
         if dense:
-            ax.axhline(_val_ppl(dense), color="k", linestyle="--", label="dense")
+            ax.axhline(_mean(dense, "test_perplexity"), color="k", linestyle="--",
+                       label="dense (ours)")
+        size = group.split()[-1]
+        if group.startswith("lstm") and size in ZAREMBA:
+            ax.axhline(ZAREMBA[size][1], color="grey", linestyle=":",
+                       label="dense, Zaremba et al.")
         for method in METHOD_ORDER[1:]:
-            pts = sorted((r.sparsity, _val_ppl(rec)) for r, rec in ptb
-                         if r.group == group and r.method == method)
+            by_sparsity = {}
+            for r, rec in ptb:
+                if r.group == group and r.method == method:
+                    by_sparsity.setdefault(r.sparsity, []).append(
+                        float(rec["test_perplexity"]))
+            pts = sorted((k, sum(v) / len(v)) for k, v in by_sparsity.items())
             if pts:
                 ax.plot(*zip(*pts), marker="o", color=colors[method], label=method)
         ax.set_title(f"PTB {group}")
         ax.set_xlabel("sparsity")
-        ax.set_ylabel("validation perplexity")
+        ax.set_ylabel("test perplexity (mean over seeds)")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

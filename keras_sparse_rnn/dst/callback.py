@@ -1012,6 +1012,18 @@ class DynamicSparsity(keras.callbacks.Callback):
 
     # State ------------------------------------------------------------------
 
+    @property
+    def state(self):
+        """The `DynamicSparsityState` layer holding the callback's variables
+        (after `set_model`, `attach` or `fit`): checkpoint it with the model
+        and optimizer, e.g. `tf.train.Checkpoint(model=model,
+        optimizer=optimizer, topology=callback.state)`, to resume a custom
+        loop."""
+        if self._state is None:
+            raise ValueError("The callback has no model yet: call attach, "
+                             "set_model or fit first")
+        return self._state
+
     def get_state(self):
         """The callback's state as NumPy values (a dict)."""
         if self._state is None:

@@ -1183,9 +1183,10 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
                 detail = "; ".join(
                     f"{_form_name(c, streaming)}: {err}" for c, err in failures
                 )
-                raise ExportError(
-                    f"no loop form could be exported: {detail}"
-                ) from e
+                combined = ExportError(f"no loop form could be exported: {detail}")
+                combined.converter_log = "\n".join(
+                    err.converter_log for _, err in failures if err.converter_log)
+                raise combined from e
         except BaseException:
             _remove(tmp)
             raise
@@ -1208,34 +1209,43 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
         )
         notes.append(message)
         warnings.warn(message, stacklevel=2)
-    stored_dense = False
+    # Never larger than the dense file of the same quantization. The
+    # converter's sparsity pass covers every FULLY_CONNECTED weight at once,
+    # so the choices are whole encodings: converter sparsity and CSR tables
+    # (as verified above), CSR tables only, or dense.
+    kept = "sparse"
     try:
         if not compare_dense:
             dense_size = None
         elif sparse_encoding:
             start = time.perf_counter()
+            options = {"sparse": content}
             if tables:
+                options["csr_only"] = _convert(frozen, quantization, False,
+                                               representative, converter_log)
                 with _rnn_settings(target, candidate):
                     frozen = _concrete_function(target, specs, output_names)
-            dense_content = _convert(frozen, quantization, False,
-                                     representative, converter_log)
+            options["dense"] = _convert(frozen, quantization, False,
+                                        representative, converter_log)
             convert_seconds += time.perf_counter() - start
-            dense_size = len(dense_content)
-            if dense_size < len(content):
-                # Never larger than the dense file of the same quantization:
-                # the dense encoding is kept, verified as the other was.
+            dense_size = len(options["dense"])
+            kept = min(options, key=lambda k: (len(options[k]), k != "sparse"))
+            if kept != "sparse":
                 with open(tmp, "wb") as f:
-                    f.write(dense_content)
+                    f.write(options[kept])
                 xnnpack, xnn_error, inputs, outputs, error, tolerance = \
                     verify_file(tmp, candidate)
+                what = ("without sparse encoding" if kept == "dense" else
+                        "with the CSR embedding tables but dense "
+                        "FULLY_CONNECTED weights")
                 notes.append(
-                    f"stored without sparse encoding: that file is smaller "
-                    f"({dense_size} vs {len(content)} bytes)"
+                    f"stored {what}: that file is smaller ({len(options[kept])} "
+                    f"vs {len(content)} bytes with sparse encoding)"
                     + (" (int8 kernels read sparse weights only in blocks of "
                        "1x16: block=(1, 16); other sparse weights would be "
                        "stored as float32 and densified)"
                        if quantization in ("int8", "dynamic_int8") else ""))
-                content, stored_dense = dense_content, True
+                content = options[kept]
                 ops, sparse_tensors = tflite_ops(content)
         else:
             dense_size = len(content)
@@ -1243,6 +1253,7 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
     except BaseException:
         _remove(tmp)
         raise
+    stored_dense = kept == "dense"
     notes += _notes(model, ops, sparse_encoding and not stored_dense,
                     {} if stored_dense else tables)
     size = os.path.getsize(path)
