@@ -290,7 +290,11 @@ class DynamicSparsity(keras.callbacks.Callback):
             use a fixed batch or an unshuffled dataset). The gradient is
             computed with `training=False` (no dropout); the states of
             stateful RNN layers are put back afterwards (the batch size must
-            then be the model's).
+            then be the model's). Under a multi-worker strategy every worker
+            must rank on the same batch: give a fixed batch of arrays (a
+            dataset is refused there), or in a custom loop pass `step_end` a
+            batch every worker holds in full (per-replica values are
+            refused) or gradients reduced across the replicas.
         seed: Non-negative int seeding the random choices. Defaults to `0`.
         verbose: `0` or `1` (one line per update).
 
@@ -441,6 +445,14 @@ class DynamicSparsity(keras.callbacks.Callback):
                 "gradient on it at each update"
             )
         strategy = getattr(model, "distribute_strategy", None)
+        if (isinstance(self.grow_data, tf.data.Dataset)
+                and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)):
+            raise ValueError(
+                "grow_data is a tf.data.Dataset under MultiWorkerMirroredStrategy: "
+                "each worker reads its own copy of it (shuffled or sharded "
+                "differently), and workers that rank positions on different "
+                "batches grow different weights. Give one fixed (x, y) batch of "
+                "arrays, the same on every worker")
         scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
         with scope:
             state = DynamicSparsityState(specs, own_momentum)
@@ -678,6 +690,17 @@ class DynamicSparsity(keras.callbacks.Callback):
                              "neither")
         if loss_fn is not None and not callable(loss_fn):
             raise ValueError(f"loss_fn must be callable, got {loss_fn!r:.100}")
+        for name, value in (("batch", batch), ("gradients", gradients)):
+            if value is not None and any(
+                    isinstance(v, tf.distribute.DistributedValues)
+                    for v in tf.nest.flatten(value)):
+                raise ValueError(
+                    f"{name} holds per-replica values (from strategy.run or a "
+                    "distributed dataset): each worker's would be its own shard "
+                    "and the workers would grow different weights. Pass a batch "
+                    "every worker holds the same (e.g. one fixed batch read in "
+                    "full by every worker), or gradients reduced across the "
+                    "replicas (strategy.reduce)")
         if gradients is not None:
             self._grad_source = ("gradients", self._align_gradients(gradients))
         elif loss_fn is not None:

@@ -13,7 +13,8 @@ the check would cost training time or is the constraint's job:
 - inside an optimizer's own update in eager mode (`run_eagerly=True`, an
   eager custom loop), for the same reason;
 - inside `unchecked()`, where library code assigns a weight and its mask
-  together after checking them (loading, topology updates, pruning).
+  together after checking them (loading, topology updates, pruning), and
+  while `tf.train.Checkpoint` restores variables one by one.
 
 `keras.layers.Layer.set_weights` (what `model.set_weights` runs) assigns the
 variables one by one, each weight before its mask: when a weight is assigned
@@ -114,8 +115,16 @@ def _guarded_class(cls):
                 _check(self, value)
             return cls.assign(self, value)
 
+        def _restore_from_tensors(self, restored_tensors):
+            # `tf.train.Checkpoint` restores each variable on its own, a
+            # weight before or after its mask: the pair is consistent once
+            # the whole checkpoint (written from a consistent model) is in.
+            with unchecked():
+                return cls._restore_from_tensors(self, restored_tensors)
+
         guarded = type(f"Masked{cls.__name__}", (cls,),
                        {"assign": assign, "__module__": __name__,
+                        "_restore_from_tensors": _restore_from_tensors,
                         "__doc__": f"{cls.__doc__ or ''}\n\nChecked against its mask "
                                    "(`keras_sparse_rnn.layers.guard`)."})
         _classes[cls] = guarded

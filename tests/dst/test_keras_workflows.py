@@ -286,3 +286,4 @@ def test_steps_per_execution_larger_than_the_period_still_updates():
     # 8 steps an epoch, one chunk: due at 2, 4, 6 -> done at the end of
     # chunk 1 (step 8); due at 10, 12, 14 -> step 16; none due at the end.
     assert [u["step"] for u in dst.updates] == [8, 16]
+
