@@ -89,15 +89,6 @@ def test_killed_dst_run_resumes_to_the_uninterrupted_masks_and_weights(tmp_path)
     assert not (out / "backup").exists()  # deleted once the run finished
 
 
-@pytest.mark.slow
-def test_killed_tfmot_run_resumes_to_the_uninterrupted_masks(tmp_path):
-    args = ["--size", "tiny", "--sparsity", "0.7", "--steps-per-epoch", "6",
-            "--epochs", "3", "--no-save", "--verbose", "0"]
-    a, b, _ = _kill_and_resume("examples/tfmot_baseline.py", args, tmp_path)
-    assert a["pruned_matrices"] == b["pruned_matrices"]
-    assert a["history"]["pruning_sparsity"][-1] == pytest.approx(0.7, abs=1e-3)
-
-
 def test_epoch_backup_never_leaves_a_half_written_checkpoint(tmp_path):
     """The metadata names the weights file; the old file goes only after."""
     import importlib.util
