@@ -28,6 +28,24 @@ def sparse_layers_built(model):
     return all(layer.get_sparse_weight_info() for layer in sparse_layers(model))
 
 
+def check_attach(model, optimizer, total_steps):
+    """The arguments of a callback's `attach` (custom training loops);
+    returns `total_steps` as an int or None."""
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise ValueError(
+            "optimizer must be a keras.optimizers.Optimizer (the one your "
+            f"loop calls apply_gradients on), got {optimizer!r:.100}")
+    if total_steps is not None and (
+            isinstance(total_steps, bool) or not isinstance(total_steps, int)
+            or total_steps < 1):
+        raise ValueError(f"total_steps must be a positive int or None, got "
+                         f"{total_steps!r}")
+    if not sparse_layers_built(model):
+        raise ValueError(f"model '{model.name}' is not built: call it on a "
+                         "batch of data before attach")
+    return total_steps
+
+
 def sparse_weight_info(model):
     """Every `SparseWeight` record (layer, name, weight, mask, gates, kind).
 

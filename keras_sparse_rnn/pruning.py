@@ -22,7 +22,8 @@ import tensorflow as tf
 from keras_sparse_rnn import callback_order
 from keras_sparse_rnn import masks as masks_lib
 from keras_sparse_rnn.layers import guard
-from keras_sparse_rnn.model_utils import sparse_layers_built, sparse_weight_info
+from keras_sparse_rnn.model_utils import (check_attach, sparse_layers_built,
+                                         sparse_weight_info)
 from keras_sparse_rnn.validation import validate_sparsity
 
 
@@ -411,15 +412,7 @@ class GradualPruning(keras.callbacks.Callback):
         Returns:
             `self`.
         """
-        if not isinstance(optimizer, keras.optimizers.Optimizer):
-            raise ValueError(
-                "optimizer must be a keras.optimizers.Optimizer (the one your "
-                f"loop calls apply_gradients on), got {optimizer!r:.100}")
-        if total_steps is not None:
-            total_steps = _validate_int(total_steps, "total_steps", 1)
-        if not sparse_layers_built(model):
-            raise ValueError(f"model '{model.name}' is not built: call it on a "
-                             "batch of data before attach")
+        total_steps = check_attach(model, optimizer, total_steps)
         self._resolve_end_step(total_steps, "attach without total_steps")
         self.set_model(model)
         self._optimizer = optimizer

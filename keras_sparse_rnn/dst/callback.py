@@ -512,16 +512,7 @@ class DynamicSparsity(keras.callbacks.Callback):
         Returns:
             `self`.
         """
-        if not isinstance(optimizer, keras.optimizers.Optimizer):
-            raise ValueError(
-                "optimizer must be a keras.optimizers.Optimizer (the one your "
-                f"loop calls apply_gradients on), got {optimizer!r:.100}")
-        if total_steps is not None:
-            total_steps = _positive_int(total_steps, "total_steps")
-        if not model_utils.sparse_layers_built(model):
-            raise ValueError(
-                f"model '{model.name}' is not built: call it on a batch of "
-                "data before attach")
+        total_steps = model_utils.check_attach(model, optimizer, total_steps)
         self._optimizer = optimizer
         if not optimizer.built:
             optimizer.build(model.trainable_variables)
