@@ -70,11 +70,17 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None, help="folder with ptb.*.txt")
     p.add_argument("--out-dir", default="runs/multi_worker")
+    p.add_argument("--fit", action="store_true",
+                   help="train with model.fit instead of the custom loop (one "
+                        "worker only: fit fails under MultiWorkerMirroredStrategy)")
     p.add_argument("--dump-dir", default=None,
                    help="write this worker's arrays after every update (tests)")
     args = p.parse_args(argv)
     if not 0.0 < args.sparsity < 1.0:
         raise UsageError(f"--sparsity must be in (0, 1), got {args.sparsity}")
+    if args.fit and os.environ.get("TF_CONFIG"):
+        raise UsageError("--fit runs on one machine: unset TF_CONFIG (model.fit "
+                         "fails under MultiWorkerMirroredStrategy, keras-team/keras#20585)")
     for name in ("epochs", "steps_per_epoch", "batch_size", "vocab"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -221,11 +227,18 @@ def train(args):
             prune, grow = GROW[args.method]
             callback = ksr.DynamicSparsity(
                 0.3, prune=prune, grow=grow, update_every_steps=steps,
-                schedule="cosine", seed=args.seed).attach(model, optimizer, total)
+                schedule="cosine", seed=args.seed,
+                grow_data=grow_batch if args.fit and grow != "random" else None)
         elif args.method == "gradual":
             frequency, end_step = ksr.pruning.gradual_schedule(total)
             callback = ksr.GradualPruning(args.sparsity, end_step=end_step,
-                                          frequency=frequency).attach(model, optimizer)
+                                          frequency=frequency)
+    if args.fit:
+        return fit(args, model, optimizer, callback, x, y, steps)
+    if isinstance(callback, ksr.DynamicSparsity):
+        callback.attach(model, optimizer, total)
+    elif callback is not None:
+        callback.attach(model, optimizer)
     objects = dict(model=model, optimizer=optimizer)
     if isinstance(callback, ksr.DynamicSparsity):
         objects["topology"] = callback.state
@@ -290,6 +303,32 @@ def train(args):
     if args.dump_dir:
         dump(pathlib.Path(args.dump_dir) / f"worker{index}" / "final.npz", model, optimizer)
     return model, index, history, first_epoch
+
+
+def fit(args, model, optimizer, callback, x, y, steps):
+    """The single-machine `model.fit` path of the same training (tests: on
+    one worker the custom loop gives the same result)."""
+    import keras
+    import tensorflow as tf
+
+    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    dumps = []
+
+    class Dump(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            # After each topology update, as the custom loop dumps.
+            if args.dump_dir and len(getattr(callback, "updates", ())) > len(dumps):
+                step = int(optimizer.iterations.numpy())
+                dumps.append(step)
+                dump(pathlib.Path(args.dump_dir) / "worker0" / f"step{step}.npz",
+                     model, optimizer)
+
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(args.batch_size)
+    history = model.fit(dataset, epochs=args.epochs, verbose=0, shuffle=False,
+                        callbacks=[c for c in (callback, Dump()) if c is not None])
+    if args.dump_dir:
+        dump(pathlib.Path(args.dump_dir) / "worker0" / "final.npz", model, optimizer)
+    return model, 0, [float(v) for v in history.history["loss"]], 0
 
 
 def main(argv=None):

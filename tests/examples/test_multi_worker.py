@@ -204,3 +204,33 @@ def test_grow_signals_that_could_differ_between_workers_are_refused(tmp_path):
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
                                      CUDA_VISIBLE_DEVICES=""))
     assert result.returncode == 0 and "refused" in result.stdout, result.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_one_worker_custom_loop_equals_model_fit(tmp_path, method="rigl"):
+    """The multi-worker loop on one machine trains as `model.fit` does."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_SPARSE_RNN_DATA=DATA,
+               CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CONFIG", None)
+    outs = {}
+    for mode in ("loop", "fit"):
+        out = tmp_path / mode
+        result = subprocess.run(
+            [sys.executable, SCRIPT, *TINY, "--method", method, "--epochs", "2",
+             "--out-dir", str(out), "--dump-dir", str(out / "dump"),
+             *(["--fit"] if mode == "fit" else [])],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        outs[mode] = out
+    for name in ("step3.npz", "final.npz"):
+        loop = _arrays(outs["loop"] / "dump" / "worker0" / name)
+        fit = _arrays(outs["fit"] / "dump" / "worker0" / name)
+        loop_w = {k.split(":", 1)[1]: v for k, v in loop.items() if k.startswith("w")}
+        fit_w = {k.split(":", 1)[1]: v for k, v in fit.items() if k.startswith("w")}
+        assert set(loop_w) == set(fit_w)
+        for path, value in loop_w.items():
+            if path.endswith("_mask"):
+                np.testing.assert_array_equal(value, fit_w[path], err_msg=path)
+            else:
+                np.testing.assert_allclose(value, fit_w[path], rtol=1e-4, atol=1e-6,
+                                           err_msg=path)
