@@ -183,10 +183,6 @@ def text_run(dataset, method, sparsity, epochs, max_train_examples=None,
                "examples/text_classification.py", argv)
 
 
-def imdb_run(method, sparsity, epochs, max_train_examples=None):
-    return text_run("imdb", method, sparsity, epochs, max_train_examples)
-
-
 def grid(profile, smoke=False):
     """The runs of a profile, in the order they run.
 

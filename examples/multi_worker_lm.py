@@ -44,8 +44,8 @@ import sys
 # Zaremba's small LSTM and a toy size for tests; no state carried between
 # batches (each batch starts from zero states), so the data can be sharded.
 SIZES = {
-    "tiny": dict(units=16, bptt=8, vocab=None, lr=0.5),
-    "small": dict(units=200, bptt=20, vocab=None, lr=1.0),
+    "tiny": dict(units=16, bptt=8, lr=0.5),
+    "small": dict(units=200, bptt=20, lr=1.0),
 }
 METHODS = ("static", "set", "rigl", "snfs", "gradual")
 GROW = {"set": ("set", "random"), "rigl": ("magnitude", "gradient"),
