@@ -28,6 +28,14 @@ def gate_slices(shape, gates):
     return [slice(g * width, (g + 1) * width) for g in range(gates)]
 
 
+def gate_counts(mask, gates):
+    """Active count of each of the `gates` column blocks of a 0/1 mask (a
+    NumPy array or a tensor), as an int64 NumPy array."""
+    mask = np.asarray(mask)
+    per_gate = mask.reshape(-1, gates, mask.shape[-1] // gates)
+    return np.count_nonzero(per_gate, axis=(0, 2)).astype(np.int64)
+
+
 def block_grid(shape, block_shape):
     """Shape of the grid of blocks: `shape` divided by `block_shape`.
 

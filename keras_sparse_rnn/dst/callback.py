@@ -1,4 +1,12 @@
-"""`DynamicSparsity`: the callback that evolves the masks during training."""
+"""`DynamicSparsity`: the callback that evolves the masks during training.
+
+It decides when an update is due (a `StepPlan` resolved at the start of
+training), and at each update, for every sparse matrix, asks its grow input
+(`grow_inputs`, from the registry) for the tensor the grow criterion ranks
+by, runs the compiled prune-and-grow (`updater`), assigns the new mask and
+weight, resets the optimizer slots at grown positions (`optimizer_slots`)
+and records the counts (`records`). Its saved state is `state`.
+"""
 
 import contextlib
 import numbers
@@ -10,25 +18,14 @@ import tensorflow as tf
 
 from keras_sparse_rnn import callback_order
 from keras_sparse_rnn import masks as masks_lib
-from keras_sparse_rnn.dst import optimizer_slots
-from keras_sparse_rnn.dst import registry
-from keras_sparse_rnn.dst import schedules
-from keras_sparse_rnn.dst import updater
 from keras_sparse_rnn import model_utils
+from keras_sparse_rnn.dst import optimizer_slots, records, registry, schedules, updater
+from keras_sparse_rnn.dst.gradient_signal import GradientSignal, check_grow_data
+from keras_sparse_rnn.dst.grow_inputs import GrowContext
+from keras_sparse_rnn.dst.state import STATE_ATTR, DynamicSparsityState
 from keras_sparse_rnn.layers import guard
 from keras_sparse_rnn.model_utils import sparse_weight_info
-from keras_sparse_rnn.validation import validate_fraction
-
-#: Attribute of the model holding the callback's state layer. It is set with
-#: `object.__setattr__`, so Keras does not track it as a sub-layer (the
-#: model's layers, weights and outputs are unchanged), but Keras' saving
-#: walks every attribute of the model, so `model.save_weights`,
-#: `model.save` and `BackupAndRestore` checkpoints include it.
-STATE_ATTR = "_keras_sparse_rnn_dst_state"
-
-#: Decay of the callback's own moving average of the gradient (SNFS's
-#: momentum 0.9), used when the optimizer keeps no first moment.
-EMA_DECAY = 0.9
+from keras_sparse_rnn.step_plan import StepPlan, check_start, check_stop
 
 
 class _EveryEpoch(int):
@@ -45,137 +42,6 @@ def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return int(value)
-
-
-def _validate_start(value):
-    if isinstance(value, bool):
-        raise ValueError(f"start must be an int >= 0 (a step) or a float in "
-                         f"[0, 1) (a fraction of training), got {value!r}")
-    if isinstance(value, numbers.Integral):
-        if value < 0:
-            raise ValueError(f"start must be an int >= 0 (a step) or a float "
-                             f"in [0, 1), got {value}")
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return validate_fraction(value, "start as a fraction of training")
-    raise ValueError(f"start must be an int >= 0 (a step) or a float in "
-                     f"[0, 1) (a fraction of training), got {value!r}")
-
-
-def _validate_stop(value):
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"stop must be None, an int >= 1 (a step) or a float "
-                         f"in (0, 1] (a fraction of training), got {value!r}")
-    if isinstance(value, numbers.Integral):
-        if value < 1:
-            raise ValueError(f"stop must be None, an int >= 1 (a step) or a "
-                             f"float in (0, 1], got {value}")
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return validate_fraction(value, "stop as a fraction of training",
-                                 include_low=False, include_high=True)
-    raise ValueError(f"stop must be None, an int >= 1 (a step) or a float in "
-                     f"(0, 1] (a fraction of training), got {value!r}")
-
-
-def _validate_grow_data(grow_data):
-    if grow_data is None or isinstance(grow_data, tf.data.Dataset):
-        return grow_data
-    if isinstance(grow_data, (tuple, list)) and 1 <= len(grow_data) <= 3:
-        return tuple(grow_data)
-    raise ValueError(
-        "grow_data must be an (x, y) or (x, y, sample_weight) tuple of one "
-        f"batch, or a tf.data.Dataset of such batches, got {grow_data!r:.200}"
-    )
-
-
-def _dense_grads(result, weights):
-    return [tf.zeros(w.shape, w.dtype) if g is None else tf.convert_to_tensor(g)
-            for g, w in zip(result, weights)]
-
-
-def _stateful_variables(model):
-    """The state variables of the model's stateful RNN layers."""
-    variables = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if getattr(layer, "stateful", False) and getattr(layer, "states", None):
-            variables.extend(tf.nest.flatten(layer.states))
-    return variables
-
-
-class DynamicSparsityState(keras.layers.Layer):
-    """The variables a `DynamicSparsity` callback must keep across restarts.
-
-    Not part of the model's computation: the callback attaches it to the
-    model untracked (see `STATE_ATTR`), so it is saved and restored with the
-    model's weights (`save_weights`, `BackupAndRestore`) without changing the
-    model's layers, weights or outputs.
-
-    Variables: `counters` (int64: the last update point processed and the
-    number of updates done), one `ever_active` 0/1 mask per sparse matrix
-    (for the in-time over-parameterization rate), and, for `grow="momentum"`
-    with an optimizer that has no first moment, one moving average of the
-    gradient per matrix.
-    """
-
-    def __init__(self, specs, momentum, name="dynamic_sparsity_state", **kwargs):
-        super().__init__(name=name, trainable=False, **kwargs)
-        self.counters = self.add_weight(
-            name="counters", shape=(2,), dtype="int64", trainable=False,
-            initializer=lambda shape, dtype=None: np.array([-1, 0], np.int64),
-        )
-        self.ever_active = []
-        self.momentum = []
-        for i, spec in enumerate(specs):
-            values = np.asarray(spec.mask.numpy())
-            self.ever_active.append(self.add_weight(
-                name=f"ever_active_{i}", shape=values.shape,
-                dtype=spec.mask.dtype, trainable=False,
-                initializer=lambda shape, dtype=None, v=values: v,
-            ))
-            if momentum:
-                self.momentum.append(self.add_weight(
-                    name=f"momentum_{i}", shape=values.shape,
-                    dtype=spec.weight.dtype, trainable=False,
-                    initializer="zeros",
-                ))
-        self.built = True
-
-    def _named_variables(self):
-        named = [("counters", self.counters)]
-        named += [(f"ever_active_{i}", v) for i, v in enumerate(self.ever_active)]
-        named += [(f"momentum_{i}", v) for i, v in enumerate(self.momentum)]
-        return named
-
-    def save_own_variables(self, store):
-        for key, variable in self._named_variables():
-            store[key] = variable
-
-    def load_own_variables(self, store):
-        """Loads what the file has; a file saved without the callback loads
-        nothing (with a warning if it has some entries but not all)."""
-        keys = set(store.keys())
-        if not keys:
-            return
-        missing = []
-        for key, variable in self._named_variables():
-            if key not in keys:
-                missing.append(key)
-                continue
-            value = np.asarray(store[key])
-            if value.shape != tuple(variable.shape):
-                raise ValueError(
-                    f"Cannot restore the DynamicSparsity state '{key}': the "
-                    f"file has shape {value.shape}, the model's sparse matrix "
-                    f"needs {tuple(variable.shape)}"
-                )
-            variable.assign(value)
-        if missing:
-            warnings.warn(
-                f"The DynamicSparsity state in the file lacks {missing}; "
-                "they keep their current values", stacklevel=2)
 
 
 class DynamicSparsity(keras.callbacks.Callback):
@@ -342,8 +208,9 @@ class DynamicSparsity(keras.callbacks.Callback):
         self.drop_fraction = schedules.validate_drop_fraction(drop_fraction)
         self.schedule = schedules.validate_schedule(schedule)
         self.prune = registry.get_prune(prune).name
-        self._grow_method = registry.get_grow(grow)
-        self.grow = self._grow_method.name
+        grow_method = registry.get_grow(grow)
+        self.grow = grow_method.name
+        self._grow_input_cls = registry.get_grow_input(grow_method.needs)
         if update_every_steps is not None:
             if (update_every_epochs is not None
                     and update_every_epochs is not _DEFAULT_EVERY_EPOCHS):
@@ -365,8 +232,8 @@ class DynamicSparsity(keras.callbacks.Callback):
             self.update_every_epochs = _positive_int(
                 update_every_epochs, "update_every_epochs")
             self.update_every_steps = None
-        self.start = _validate_start(start)
-        self.stop = _validate_stop(stop)
+        self.start = check_start(start)
+        self.stop = check_stop(stop)
         if (isinstance(self.stop, type(self.start))
                 and self.stop is not None and self.start >= self.stop):
             raise ValueError(
@@ -374,9 +241,8 @@ class DynamicSparsity(keras.callbacks.Callback):
                 f"and stop={self.stop!r}"
             )
         self.redistribution = registry.validate_redistribution(redistribution)
-        grow_data = _validate_grow_data(grow_data)
-        needs = self._grow_method.needs
-        if needs is None and grow_data is not None:
+        grow_data = check_grow_data(grow_data)
+        if not self._grow_input_cls.uses_gradient and grow_data is not None:
             raise ValueError(
                 f"grow_data is used only by grow='gradient' or 'momentum', "
                 f"got grow={grow!r} with grow_data: remove it"
@@ -389,19 +255,18 @@ class DynamicSparsity(keras.callbacks.Callback):
             raise ValueError(f"verbose must be 0 or 1, got {verbose!r}")
         self.verbose = verbose
         self.updates = []
+        # Set by `_setup` for one model:
+        self._setup_model = None
         self._specs = None
         self._state = None
-        self._setup_model = None
+        self._grow_input = None
+        self._signal = None
+        self._expected = []  # per matrix: the active count of each gate
+        # Set by `_plan` at the start of each training:
+        self._window = None
         self._schedule_fn = None
-        self._grad_fn = None
-        self._grow_batch = None
         self._epoch_records = []
-        self._start_step = self.start if isinstance(self.start, int) else None
-        self._stop_step = self.stop if isinstance(self.stop, int) else None
-        self._period_steps = self.update_every_steps
         self._optimizer = None  # given to `attach` (custom loops)
-        self._grad_source = None  # (loss_fn, batch) or gradients of this update
-        self._loss_fns = {}
 
     # Set-up --------------------------------------------------------------
 
@@ -424,26 +289,10 @@ class DynamicSparsity(keras.callbacks.Callback):
                 "trainable: DynamicSparsity has nothing to update"
             )
         for spec in specs:
-            rows, cols = updater._as_2d_shape(spec.weight.shape)
-            grid = masks_lib.block_grid((rows, cols), spec.block_shape)
-            groups = spec.gates if self.redistribution == "none" else 1
-            if grid[0] * grid[1] // groups > updater.MAX_GROUP_SIZE:
-                raise ValueError(
-                    f"Sparse weight '{spec.weight.path}' of shape "
-                    f"{tuple(spec.weight.shape)} is too large for the update "
-                    f"(more than {updater.MAX_GROUP_SIZE} positions a group)"
-                )
-        optimizer = self._get_optimizer()
-        own_momentum = (self._grow_method.needs == "momentum"
-                        and not optimizer_slots.has_first_moment(optimizer))
-        if own_momentum and self.grow_data is None and self._optimizer is None:
-            raise ValueError(
-                f"grow={self.grow!r} needs a moving average of the gradient; "
-                f"the optimizer {type(optimizer).__name__} keeps none "
-                "(SGD with momentum, Adam, AdamW, Nadam, Adamax, Lamb and Lion "
-                "do), so give grow_data: the callback then averages the "
-                "gradient on it at each update"
-            )
+            updater.check_shape(spec.weight.shape, spec.gates, spec.block_shape,
+                                self.redistribution,
+                                where=f"Sparse weight '{spec.weight.path}'")
+        grow_input = self._grow_input_cls(self._get_optimizer())
         strategy = getattr(model, "distribute_strategy", None)
         if (isinstance(self.grow_data, tf.data.Dataset)
                 and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)):
@@ -455,23 +304,15 @@ class DynamicSparsity(keras.callbacks.Callback):
                 "arrays, the same on every worker")
         scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
         with scope:
-            state = DynamicSparsityState(specs, own_momentum)
+            state = DynamicSparsityState(specs, grow_input.state_name)
         object.__setattr__(model, STATE_ATTR, state)
+        self._setup_model = model
         self._specs = specs
         self._state = state
-        self._setup_model = model
-        self._grad_fn = None
-        self._expected = []
-        for spec in specs:
-            counts = self._gate_counts(spec)
-            self._expected.append(counts)
-
-    @staticmethod
-    def _gate_counts(spec):
-        mask = tf.convert_to_tensor(spec.mask)
-        cols = mask.shape[-1]
-        per_gate = tf.reshape(mask, [-1, spec.gates, cols // spec.gates])
-        return tf.cast(tf.reduce_sum(per_gate, axis=[0, 2]), tf.int64).numpy()
+        self._grow_input = grow_input
+        self._signal = GradientSignal(self.grow_data, model, specs)
+        self._expected = [masks_lib.gate_counts(s.mask.numpy(), s.gates)
+                          for s in specs]
 
     def on_train_begin(self, logs=None):
         model = self.model
@@ -479,10 +320,10 @@ class DynamicSparsity(keras.callbacks.Callback):
             raise RuntimeError(
                 "DynamicSparsity in fit needs a compiled model; in a custom "
                 "training loop call attach(model, optimizer) instead")
-        if self._grow_method.needs == "gradient" and self.grow_data is None:
-            raise ValueError(
-                f"grow={self.grow!r} ranks positions by the gradient of the "
-                "loss: give grow_data, an (x, y) batch or a tf.data.Dataset")
+        # In fit, grow_data is the only gradient signal there is.
+        grow_input = self._grow_input_cls(model.optimizer)
+        if grow_input.needs_gradient() and self.grow_data is None:
+            raise ValueError(grow_input.missing_gradient_message(self.grow))
         # Log values reach TensorBoard, CSVLogger, EarlyStopping... whatever
         # the order the user listed the callbacks in.
         callback_order.move_before_log_consumers(self)
@@ -490,9 +331,7 @@ class DynamicSparsity(keras.callbacks.Callback):
         # built by its first train step: set up after it.
         if model is not self._setup_model and model_utils.sparse_layers_built(model):
             self._setup(model)
-        epochs = self.params.get("epochs") if self.params else None
-        steps = self.params.get("steps") if self.params else None
-        self._plan(epochs * steps if epochs and steps else None, steps)
+        self._plan(StepPlan.of_fit(self.params))
 
     def attach(self, model, optimizer, total_steps=None):
         """Sets the callback up for a custom training loop (no `compile`).
@@ -519,43 +358,17 @@ class DynamicSparsity(keras.callbacks.Callback):
         self.set_model(model)
         if self._setup_model is not model:
             self._setup(model)
-        self._plan(total_steps, None)
+        self._plan(StepPlan.of_attach(total_steps))
         return self
 
-    def _plan(self, planned, steps_per_epoch):
+    def _plan(self, plan):
         """Resolves start, stop and the period in steps for this training."""
-        model = self.model
-
-        def resolve(value, name):
-            if value is None or isinstance(value, int):
-                return value
-            if planned is None:
-                raise ValueError(
-                    f"{name}={value} is a fraction of the planned training, "
-                    "but the planned number of steps is unknown: give "
-                    f"{name} in steps (an int), or steps_per_epoch to fit "
-                    "(total_steps to attach)"
-                )
-            return int(round(value * planned))
-
-        self._start_step = resolve(self.start, "start")
-        stop = resolve(self.stop, "stop")
-        self._stop_step = planned if stop is None else stop
-        if (self._stop_step is not None
-                and self._start_step >= self._stop_step):
-            raise ValueError(
-                f"start ({self._start_step} steps) must be before stop "
-                f"({self._stop_step} steps): no update would happen"
-            )
+        self._window = plan.window(self.start, self.stop,
+                                   self.update_every_steps,
+                                   self.update_every_epochs)
         self._schedule_fn = schedules.get(
-            self.schedule, self.drop_fraction, decay_steps=self._stop_step)
-        if self.update_every_steps is not None:
-            self._period_steps = self.update_every_steps
-        elif steps_per_epoch:
-            self._period_steps = self.update_every_epochs * steps_per_epoch
-        else:
-            self._period_steps = None  # count epochs
-        spe = getattr(model, "steps_per_execution", 1) or 1
+            self.schedule, self.drop_fraction, decay_steps=self._window.stop)
+        spe = getattr(self.model, "steps_per_execution", 1) or 1
         if self.update_every_steps is not None and spe > self.update_every_steps:
             warnings.warn(
                 f"steps_per_execution={spe} is larger than update_every_steps="
@@ -569,36 +382,33 @@ class DynamicSparsity(keras.callbacks.Callback):
     def _iterations(self):
         return int(self._get_optimizer().iterations.numpy())
 
-    def _point(self, step, completed_epochs):
-        if self._period_steps is not None:
-            return step // self._period_steps
-        if completed_epochs is None:
-            return None
-        return completed_epochs // self.update_every_epochs
-
     def _maybe_update(self, completed_epochs=None):
+        window = self._window
         step = self._iterations()
-        point = self._point(step, completed_epochs)
-        if point is None:
+        if window.period is not None:
+            point = step // window.period
+        elif completed_epochs is None:
             return
+        else:
+            point = completed_epochs // self.update_every_epochs
         last, count = (int(v) for v in self._state.counters.numpy())
         if point < last:
             # The step count went back (a new optimizer): start over from it.
             self._state.counters.assign(np.array([point, count], np.int64))
             return
         due = None  # the step the point fell due at, when steps are known
-        if self._period_steps is not None:
-            if self._stop_step is not None:
+        if window.period is not None:
+            if window.stop is not None:
                 # A chunk end (steps_per_execution) past stop still does the
                 # update due before stop; none is due at stop itself.
-                point = min(point, (self._stop_step - 1) // self._period_steps)
-            due = point * self._period_steps
-        elif self._stop_step is not None and step >= self._stop_step:
+                point = min(point, (window.stop - 1) // window.period)
+            due = point * window.period
+        elif window.stop is not None and step >= window.stop:
             return
         if point <= last or point < 1:
             return
         self._state.counters.assign(np.array([point, count], np.int64))
-        if (due if due is not None else step) < self._start_step:
+        if (due if due is not None else step) < window.start:
             return
         return self.update_topology(step)
 
@@ -621,7 +431,8 @@ class DynamicSparsity(keras.callbacks.Callback):
         if self.update_every_steps is None:
             self._maybe_update(completed_epochs=epoch + 1)
         if logs is not None:
-            logs.update(self._epoch_logs())
+            logs.update(records.epoch_logs(
+                self._epoch_records, self._specs, self._state.ever_active))
         self._epoch_records = []
 
     # Custom training loops ----------------------------------------------
@@ -647,7 +458,7 @@ class DynamicSparsity(keras.callbacks.Callback):
                 "step_end updates by steps: build the callback with "
                 "update_every_steps=N, or call epoch_end(epoch) at the end of "
                 "each epoch")
-        with self._grow_signal(loss_fn, batch, gradients):
+        with self._signal.given(loss_fn, batch, gradients):
             return self._maybe_update()
 
     def epoch_end(self, epoch, loss_fn=None, batch=None, gradients=None):
@@ -662,7 +473,7 @@ class DynamicSparsity(keras.callbacks.Callback):
                 "after each step instead")
         if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
             raise ValueError(f"epoch must be an int >= 0, got {epoch!r}")
-        with self._grow_signal(loss_fn, batch, gradients):
+        with self._signal.given(loss_fn, batch, gradients):
             self._epoch_records = []
             return self._maybe_update(completed_epochs=int(epoch) + 1)
 
@@ -672,166 +483,7 @@ class DynamicSparsity(keras.callbacks.Callback):
                 f"{name} needs a model: call attach(model, optimizer) first "
                 "(in model.fit the callback runs by itself)")
 
-    @contextlib.contextmanager
-    def _grow_signal(self, loss_fn, batch, gradients):
-        if gradients is not None and (loss_fn is not None or batch is not None):
-            raise ValueError("give gradients, or loss_fn and batch, not both")
-        if (loss_fn is None) != (batch is None):
-            raise ValueError("loss_fn and batch go together: give both or "
-                             "neither")
-        if loss_fn is not None and not callable(loss_fn):
-            raise ValueError(f"loss_fn must be callable, got {loss_fn!r:.100}")
-        for name, value in (("batch", batch), ("gradients", gradients)):
-            if value is not None and any(
-                    isinstance(v, tf.distribute.DistributedValues)
-                    for v in tf.nest.flatten(value)):
-                raise ValueError(
-                    f"{name} holds per-replica values (from strategy.run or a "
-                    "distributed dataset): each worker's would be its own shard "
-                    "and the workers would grow different weights. Pass a batch "
-                    "every worker holds the same (e.g. one fixed batch read in "
-                    "full by every worker), or gradients reduced across the "
-                    "replicas (strategy.reduce)")
-        if gradients is not None:
-            self._grad_source = ("gradients", self._align_gradients(gradients))
-        elif loss_fn is not None:
-            self._grad_source = ("loss", (loss_fn, batch))
-        try:
-            yield
-        finally:
-            self._grad_source = None
-
-    def _align_gradients(self, gradients):
-        """`gradients` (aligned with `model.trainable_variables`, or
-        `(gradient, variable)` pairs) as one tensor per sparse matrix."""
-        gradients = list(gradients)
-        variables = self.model.trainable_variables
-        if gradients and all(isinstance(g, (tuple, list)) and len(g) == 2
-                             for g in gradients):
-            by_id = {id(v): g for g, v in gradients}
-        elif len(gradients) == len(variables):
-            by_id = {id(v): g for g, v in zip(gradients, variables)}
-        else:
-            raise ValueError(
-                f"gradients must be aligned with model.trainable_variables "
-                f"({len(variables)} variables) or be (gradient, variable) "
-                f"pairs, got a list of {len(gradients)}")
-        out = []
-        for spec in self._specs:
-            g = by_id.get(id(spec.weight))
-            if g is None:
-                raise ValueError(
-                    f"gradients has none for the sparse weight "
-                    f"'{spec.weight.path}'")
-            out.append(tf.convert_to_tensor(g, spec.weight.dtype))
-        return out
-
     # The update -------------------------------------------------------------
-
-    def _gradients(self):
-        """dL/dW of every sparse weight: the gradients given to `step_end`,
-        or on the batch given there or `grow_data` (training=False)."""
-        source = self._grad_source
-        if source is not None and source[0] == "gradients":
-            return source[1]
-        if source is not None:
-            loss_fn, batch = source[1]
-            return self._run_gradients(self._loss_gradient_fn(loss_fn), batch)
-        if self.grow_data is None:
-            raise ValueError(
-                f"grow={self.grow!r} needs a gradient: give grow_data to the "
-                "callback, or loss_fn and batch (or gradients) to step_end / "
-                "epoch_end / update_topology")
-        return self._run_gradients(self._compiled_loss_gradient_fn(), None)
-
-    def _loss_gradient_fn(self, loss_fn):
-        """A compiled `(x, y, sample_weight) -> grads` for a user's loss."""
-        fn = self._loss_fns.get(id(loss_fn))
-        if fn is None:
-            model = self.model
-            weights = [s.weight for s in self._specs]
-            takes_weight = isinstance(loss_fn, keras.losses.Loss)
-
-            def grads(x, y, sample_weight):
-                with tf.GradientTape() as tape:
-                    y_pred = model(x, training=False)
-                    if takes_weight:
-                        loss = loss_fn(y, y_pred, sample_weight=sample_weight)
-                    else:
-                        loss = loss_fn(y, y_pred)
-                return _dense_grads(tape.gradient(loss, weights), weights)
-
-            fn = tf.function(grads, jit_compile=bool(getattr(model, "jit_compile", False)))
-            self._loss_fns[id(loss_fn)] = (fn, loss_fn)  # keep loss_fn alive
-            return fn
-        return fn[0]
-
-    def _compiled_loss_gradient_fn(self):
-        model = self.model
-        if self._grad_fn is None:
-            weights = [s.weight for s in self._specs]
-
-            def grads(x, y, sample_weight):
-                with tf.GradientTape() as tape:
-                    y_pred = model(x, training=False)
-                    loss = model._compute_loss(
-                        x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-                        training=False)
-                return _dense_grads(tape.gradient(loss, weights), weights)
-
-            self._grad_fn = tf.function(
-                grads, jit_compile=bool(getattr(model, "jit_compile", False)))
-        return self._grad_fn
-
-    def _run_gradients(self, fn, batch):
-        """`fn` on `batch` (or `grow_data`), the stateful RNN states kept."""
-        model = self.model
-        if batch is None:
-            if isinstance(self.grow_data, tf.data.Dataset):
-                batch = next(iter(self.grow_data.take(1)))
-            else:
-                if self._grow_batch is None:
-                    self._grow_batch = tf.nest.map_structure(
-                        tf.convert_to_tensor, self.grow_data)
-                batch = self._grow_batch
-        elif not isinstance(batch, (tuple, list)) or not 2 <= len(batch) <= 3:
-            raise ValueError("batch must be (x, y) or (x, y, sample_weight), "
-                             f"got {batch!r:.100}")
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(tuple(batch))
-        # A stateful RNN writes its states when called: keep the training
-        # streams' states as they were.
-        states = _stateful_variables(model)
-        saved = [v.numpy() for v in states]
-        grads = fn(x, y, sample_weight)
-        for variable, value in zip(states, saved):
-            variable.assign(value)
-        return grads
-
-    def _grow_inputs(self):
-        needs = self._grow_method.needs
-        if needs is None:
-            return [None] * len(self._specs)
-        if needs == "gradient":
-            return self._gradients()
-        # "momentum": the optimizer's first moment, else our own average.
-        optimizer = self._get_optimizer()
-        if self._state.momentum:
-            grads = self._gradients()
-            inputs = []
-            for ema, g in zip(self._state.momentum, grads):
-                ema.assign(EMA_DECAY * ema + (1.0 - EMA_DECAY) * g)
-                inputs.append(tf.convert_to_tensor(ema))
-            return inputs
-        inputs = []
-        for spec in self._specs:
-            slot = optimizer_slots.first_moment(optimizer, spec.weight)
-            if slot is None:
-                raise RuntimeError(
-                    f"grow='momentum': the optimizer has no first moment for "
-                    f"'{spec.weight.path}' (is it built?)"
-                )
-            inputs.append(tf.convert_to_tensor(slot))
-        return inputs
 
     def _seed(self, update_index, i):
         """The stream of matrix `i` at an update: from `seed`, the update
@@ -852,6 +504,16 @@ class DynamicSparsity(keras.callbacks.Callback):
                 return optimizer.update_sparse_topology
             optimizer = getattr(optimizer, "inner_optimizer", None)
         return None
+
+    def _drop_fraction(self, index, step, drop_fraction):
+        if drop_fraction is not None:
+            return schedules.check_fraction(drop_fraction, "drop_fraction")
+        if self._schedule_fn is None:  # called before any training
+            stop = self.stop if isinstance(self.stop, int) else None
+            self._schedule_fn = schedules.get(
+                self.schedule, self.drop_fraction, decay_steps=stop)
+        return schedules.check_fraction(self._schedule_fn(index, step),
+                                        "schedule")
 
     def update_topology(self, step=None, drop_fraction=None, loss_fn=None,
                         batch=None, gradients=None):
@@ -875,154 +537,63 @@ class DynamicSparsity(keras.callbacks.Callback):
                                "attach(model, optimizer) first")
         if self.model is not self._setup_model:
             self._setup(self.model)
-        if self._grad_source is None and (
+        if not self._signal.is_given and (
                 loss_fn is not None or batch is not None or gradients is not None):
-            with self._grow_signal(loss_fn, batch, gradients):
+            with self._signal.given(loss_fn, batch, gradients):
                 return self.update_topology(step, drop_fraction)
         if step is None:
             step = self._iterations()
         counters = self._state.counters.numpy()
         index = int(counters[1])
-        if drop_fraction is None:
-            if self._schedule_fn is None:
-                self._schedule_fn = schedules.get(
-                    self.schedule, self.drop_fraction,
-                    decay_steps=self._stop_step)
-            fraction = schedules.check_fraction(
-                self._schedule_fn(index, step), "schedule")
-        else:
-            fraction = schedules.check_fraction(drop_fraction, "drop_fraction")
-        matrices = []
+        fraction = self._drop_fraction(index, step, drop_fraction)
         if fraction > 0:
-            optimizer = self._get_optimizer()
-            hook = self._topology_hook()
-            inputs = self._grow_inputs()
-            zeta = tf.constant(fraction, tf.float64)
-            for i, (spec, grow_input) in enumerate(zip(self._specs, inputs)):
-                out = updater.prune_and_grow(
-                    tf.convert_to_tensor(spec.weight),
-                    tf.convert_to_tensor(spec.mask),
-                    grow_input, zeta, self._seed(index, i),
-                    gates=spec.gates, block_shape=spec.block_shape,
-                    prune=self.prune, grow=self.grow,
-                    redistribution=self.redistribution)
-                record = self._check_counts(i, spec, out)
-                new_mask, grown = out["mask"], out["grown"]
-                with guard.unchecked():  # a new pair, consistent together
-                    spec.mask.assign(new_mask)
-                    spec.weight.assign(out["weight"])
-                ever = self._state.ever_active[i]
-                ever.assign(tf.maximum(tf.convert_to_tensor(ever), new_mask))
-                if self._state.momentum:
-                    ema = self._state.momentum[i]
-                    ema.assign(tf.convert_to_tensor(ema) * (1 - grown))
-                optimizer_slots.reset_slots(optimizer, spec.weight, grown)
-                if hook is not None:
-                    hook(spec.weight, new_mask, grown)
-                matrices.append(record)
+            matrices = self._prune_and_grow(index, fraction)
         else:
-            for i, spec in enumerate(self._specs):
-                matrices.append({
-                    "path": spec.weight.path, "pruned": 0, "grown": 0,
-                    "changed": 0, "gate_counts": self._expected[i].tolist(),
-                })
+            matrices = [records.unchanged_record(spec, expected)
+                        for spec, expected in zip(self._specs, self._expected)]
         self._state.counters.assign(
             np.array([counters[0], index + 1], np.int64))
-        record = {
-            "update": index,
-            "step": int(step),
-            "drop_fraction": fraction,
-            "pruned": sum(m["pruned"] for m in matrices),
-            "grown": sum(m["grown"] for m in matrices),
-            "changed": sum(m["changed"] for m in matrices),
-            "positions": self._positions(),
-            "itop_rate": self._itop_rate(),
-            "gate_shares": self._gate_shares(),
-            "matrices": matrices,
-        }
-        record["mask_change"] = record["changed"] / record["positions"]
+        record = records.update_record(index, step, fraction, matrices,
+                                       self._specs, self._state.ever_active)
         self.updates.append(record)
         self._epoch_records.append(record)
         if self.verbose:
-            shares = " ".join(f"{g} {s:.1%}" for g, s in record["gate_shares"].items())
-            print(
-                f"DynamicSparsity update {index} at step {step}: drop fraction "
-                f"{fraction:.4f}, pruned {record['pruned']}, grown "
-                f"{record['grown']}, mask changed {record['mask_change']:.2%}, "
-                f"ITOP rate {record['itop_rate']:.2%}"
-                + (f", gate shares {shares}" if shares else "")
-            )
+            print(records.describe(record))
         return record
 
-    def _check_counts(self, i, spec, out):
-        before = out["gate_counts_before"].numpy()
-        after = out["gate_counts_after"].numpy()
-        pruned = int(out["pruned"].numpy())
-        grown = int(out["grown_count"].numpy())
-        expected = self._expected[i]
-        problem = None
-        if int(before.sum()) != int(expected.sum()):
-            problem = (f"had {int(before.sum())} active weights before the "
-                       f"update, {int(expected.sum())} expected")
-        elif int(after.sum()) != int(expected.sum()) or pruned != grown:
-            problem = (f"has {int(after.sum())} active weights after the "
-                       f"update (pruned {pruned}, grew {grown}), "
-                       f"{int(expected.sum())} expected")
-        elif self.redistribution == "none" and not np.array_equal(after, expected):
-            problem = (f"has per-gate counts {after.tolist()} after the "
-                       f"update, {expected.tolist()} expected")
-        if problem:
-            raise RuntimeError(
-                f"DynamicSparsity: sparse weight '{spec.weight.path}' "
-                f"{problem}: the parameter count must stay fixed"
-            )
-        if self.redistribution == "gates":
-            self._expected[i] = after
-        return {"path": spec.weight.path, "pruned": pruned, "grown": grown,
-                "changed": int(out["changed"].numpy()),
-                "gate_counts": after.tolist()}
-
-    # Statistics -------------------------------------------------------------
-
-    def _positions(self):
-        return int(sum(int(np.prod(s.weight.shape)) for s in self._specs))
-
-    def _itop_rate(self):
-        ever = sum(float(tf.reduce_sum(tf.convert_to_tensor(v)))
-                   for v in self._state.ever_active)
-        return ever / self._positions()
-
-    def _gate_shares(self):
-        """Share of the active weights of each gate, per gate family."""
-        totals = {}
-        for spec in self._specs:
-            if spec.gates < 2 or not spec.gate_names:
-                continue
-            counts = self._gate_counts(spec)
-            family = totals.setdefault(tuple(spec.gate_names),
-                                       np.zeros(spec.gates, np.int64))
-            family += counts
-        shares = {}
-        for names, counts in totals.items():
-            total = counts.sum()
-            for name, count in zip(names, counts):
-                shares[name] = float(count / total) if total else 0.0
-        return shares
-
-    def _epoch_logs(self):
-        records = self._epoch_records
-        logs = {
-            "dst_updates": len(records),
-            "dst_pruned": sum(r["pruned"] for r in records),
-            "dst_grown": sum(r["grown"] for r in records),
-            "dst_drop_fraction": records[-1]["drop_fraction"] if records else 0.0,
-            "dst_mask_change": (sum(r["changed"] for r in records)
-                                / self._positions()),
-            "dst_itop_rate": self._itop_rate(),
-        }
-        for gate, share in self._gate_shares().items():
-            logs[f"dst_share_{gate}"] = share
-        return logs
+    def _prune_and_grow(self, index, fraction):
+        """Updates every matrix; returns their records."""
+        optimizer = self._get_optimizer()
+        hook = self._topology_hook()
+        context = GrowContext(self._specs, optimizer,
+                              lambda: self._signal.gradients(self.grow),
+                              self._state.grow_state)
+        inputs = self._grow_input.prepare(context)
+        zeta = tf.constant(fraction, tf.float64)
+        matrices = []
+        for i, (spec, grow_input) in enumerate(zip(self._specs, inputs)):
+            out = updater.prune_and_grow(
+                tf.convert_to_tensor(spec.weight),
+                tf.convert_to_tensor(spec.mask),
+                grow_input, zeta, self._seed(index, i),
+                gates=spec.gates, block_shape=spec.block_shape,
+                prune=self.prune, grow=self.grow,
+                redistribution=self.redistribution)
+            matrices.append(records.matrix_record(
+                spec, out, self._expected[i], self.redistribution))
+            if self.redistribution == "gates":
+                self._expected[i] = np.asarray(matrices[-1]["gate_counts"])
+            new_mask, grown = out["mask"], out["grown"]
+            with guard.unchecked():  # a new pair, consistent together
+                spec.mask.assign(new_mask)
+                spec.weight.assign(out["weight"])
+            ever = self._state.ever_active[i]
+            ever.assign(tf.maximum(tf.convert_to_tensor(ever), new_mask))
+            self._grow_input.on_grown(i, grown, context)
+            optimizer_slots.reset_slots(optimizer, spec.weight, grown)
+            if hook is not None:
+                hook(spec.weight, new_mask, grown)
+        return matrices
 
     # State ------------------------------------------------------------------
 
@@ -1043,38 +614,11 @@ class DynamicSparsity(keras.callbacks.Callback):
         if self._state is None:
             raise ValueError("The callback has no model yet: call set_model "
                              "or fit first")
-        last, count = (int(v) for v in self._state.counters.numpy())
-        return {
-            "last_point": last,
-            "update_count": count,
-            "ever_active": [v.numpy() for v in self._state.ever_active],
-            "momentum": [v.numpy() for v in self._state.momentum],
-        }
+        return self._state.to_numpy()
 
     def set_state(self, state):
         """Restores what `get_state` returned (for the same model)."""
         if self._state is None:
             raise ValueError("The callback has no model yet: call set_model "
                              "first")
-        keys = {"last_point", "update_count", "ever_active", "momentum"}
-        if not isinstance(state, dict) or set(state) != keys:
-            raise ValueError(f"state must be a dict with keys {sorted(keys)}, "
-                             f"got {state!r:.200}")
-        pairs = (list(zip(self._state.ever_active, state["ever_active"]))
-                 + list(zip(self._state.momentum, state["momentum"])))
-        if (len(state["ever_active"]) != len(self._state.ever_active)
-                or len(state["momentum"]) != len(self._state.momentum)):
-            raise ValueError(
-                f"state has {len(state['ever_active'])} ever-active masks and "
-                f"{len(state['momentum'])} moving averages; this model needs "
-                f"{len(self._state.ever_active)} and "
-                f"{len(self._state.momentum)}")
-        for variable, value in pairs:
-            value = np.asarray(value)
-            if value.shape != tuple(variable.shape):
-                raise ValueError(f"state entry of shape {value.shape} does not "
-                                 f"fit {tuple(variable.shape)}")
-        for variable, value in pairs:
-            variable.assign(value)
-        self._state.counters.assign(np.array(
-            [state["last_point"], state["update_count"]], np.int64))
+        self._state.from_numpy(state)

@@ -44,6 +44,7 @@ How positions are chosen, exactly and reproducibly:
 import numpy as np
 import tensorflow as tf
 
+from keras_sparse_rnn import masks
 from keras_sparse_rnn.dst import registry
 
 _TIER_SHIFT = 61
@@ -71,8 +72,34 @@ def _block(block_shape, rank):
     return block_shape
 
 
-def block_sum(x, block):
-    """Sums a `[R, C]` tensor over blocks of `block`: `[R/b0, C/b1]`."""
+def _layout(shape, gates, block_shape, redistribution):
+    """`(grid_shape, groups, n)`: the block grid of a weight viewed as 2-D,
+    the number of groups keeping their own count, positions per group."""
+    rows, cols = _as_2d_shape(shape)
+    _block(block_shape, len(shape))
+    grid_shape = masks.block_grid((rows, cols), block_shape)
+    if grid_shape[1] % gates:
+        raise ValueError(f"{grid_shape[1]} block columns cannot be split into "
+                         f"{gates} gates")
+    groups = gates if redistribution == "none" else 1
+    return grid_shape, groups, grid_shape[0] * grid_shape[1] // groups
+
+
+def check_shape(shape, gates=1, block_shape=None, redistribution="none",
+                where="Sparse weight"):
+    """Raises a `ValueError` if a weight of `shape` cannot be updated: rank
+    below 2, blocks on a weight that is not 2-D, gates that do not divide
+    the block columns, or more than `MAX_GROUP_SIZE` positions a group."""
+    _, _, n = _layout(shape, gates, block_shape, redistribution)
+    if n > MAX_GROUP_SIZE:
+        raise ValueError(
+            f"{where} of shape {tuple(int(d) for d in shape)} is too large "
+            f"for the update (more than {MAX_GROUP_SIZE} positions a group)")
+
+
+def block_reduce(x, block):
+    """Sums a `[R, C]` tensor over blocks of `block`: `[R/b0, C/b1]` (the
+    in-graph twin of `masks.block_reduce`)."""
     b0, b1 = block
     if (b0, b1) == (1, 1):
         return x
@@ -80,8 +107,9 @@ def block_sum(x, block):
     return tf.reduce_sum(tf.reshape(x, [r // b0, b0, c // b1, b1]), axis=[1, 3])
 
 
-def block_expand(grid, block):
-    """Repeats each entry of a `[Rg, Cg]` grid over its block."""
+def expand_blocks(grid, block):
+    """Repeats each entry of a `[Rg, Cg]` grid over its block (the in-graph
+    twin of `masks.expand_blocks`)."""
     b0, b1 = block
     if (b0, b1) == (1, 1):
         return grid
@@ -218,12 +246,7 @@ def _prune_and_grow(weight, mask, grow_input, drop_fraction, seed, gates=1,
     rows, cols = _as_2d_shape(shape)
     block = _block(block_shape, len(shape))
     block_size = block[0] * block[1]
-    grid_shape = (rows // block[0], cols // block[1])
-    if grid_shape[1] % gates:
-        raise ValueError(f"{grid_shape[1]} block columns cannot be split into "
-                         f"{gates} gates")
-    groups = gates if redistribution == "none" else 1
-    n = grid_shape[0] * grid_shape[1] // groups
+    grid_shape, groups, n = _layout(shape, gates, block_shape, redistribution)
     seed = tf.cast(seed, tf.int64)
     seeds = [tf.random.experimental.stateless_fold_in(seed, i)
              for i in range(3)]
@@ -231,7 +254,7 @@ def _prune_and_grow(weight, mask, grow_input, drop_fraction, seed, gates=1,
     m2 = tf.reshape(mask, [rows, cols])
 
     def reduce(x):
-        return to_groups(block_sum(tf.reshape(x, [rows, cols]), block), groups)
+        return to_groups(block_reduce(tf.reshape(x, [rows, cols]), block), groups)
 
     active_grid = m2[::block[0], ::block[1]] > 0.5
     active = to_groups(active_grid, groups)
@@ -259,7 +282,7 @@ def _prune_and_grow(weight, mask, grow_input, drop_fraction, seed, gates=1,
 
     def to_elements(x):
         grid = from_groups(tf.cast(x, weight.dtype), grid_shape, groups)
-        return tf.reshape(block_expand(grid, block), shape)
+        return tf.reshape(expand_blocks(grid, block), shape)
 
     new_mask = to_elements(new_active)
     grown_elements = to_elements(grown)

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import keras_sparse_rnn as ksr
 from keras_sparse_rnn.dst import DynamicSparsity
-from keras_sparse_rnn.dst.callback import STATE_ATTR
+from keras_sparse_rnn.dst.state import STATE_ATTR
 
 from dst_helpers import (BATCH, SEQ, VOCAB, TopologyChecker, compile_lm, data,
                          gate_counts, lm, masks_of)

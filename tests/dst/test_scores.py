@@ -8,7 +8,7 @@ from keras_sparse_rnn.dst import updater
 def _reduce(block=(1, 1), groups=1, shape=(4, 4)):
     def reduce(x):
         x = tf.reshape(tf.convert_to_tensor(x, tf.float32), shape)
-        return updater.to_groups(updater.block_sum(x, block), groups)
+        return updater.to_groups(updater.block_reduce(x, block), groups)
     return reduce
 
 

@@ -80,10 +80,10 @@ def test_group_views_round_trip():
     g = updater.to_groups(x, 4)
     np.testing.assert_array_equal(g.numpy()[1], [3, 4, 5, 15, 16, 17])
     np.testing.assert_array_equal(updater.from_groups(g, (2, 12), 4), x)
-    blocks = updater.block_sum(tf.reshape(tf.range(16.0), [4, 4]), (2, 1))
+    blocks = updater.block_reduce(tf.reshape(tf.range(16.0), [4, 4]), (2, 1))
     np.testing.assert_array_equal(blocks, [[4, 6, 8, 10], [20, 22, 24, 26]])
     np.testing.assert_array_equal(
-        updater.block_expand(tf.constant([[1, 2]]), (2, 1)), [[1, 2], [1, 2]])
+        updater.expand_blocks(tf.constant([[1, 2]]), (2, 1)), [[1, 2], [1, 2]])
 
 
 def test_magnitude_random_exact_example():

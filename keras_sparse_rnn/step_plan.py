@@ -1,0 +1,131 @@
+"""`StepPlan`: how many optimizer steps a training plans, told to a callback.
+
+`DynamicSparsity` and `GradualPruning` take their start, stop and period in
+steps, or as fractions of the planned training / `None` for its end; both
+learn the plan once at the start of training, from `fit`'s parameters
+(`epochs * steps per epoch`) or from `attach(..., total_steps)` in a custom
+loop, and resolve their arguments against it here.
+"""
+
+import collections
+import numbers
+
+from keras_sparse_rnn.validation import validate_fraction
+
+#: The resolved steps of a periodic callback: first step it may act at,
+#: the step it stops before (`None`: never), its period in steps (`None`:
+#: it counts epochs, the steps per epoch being unknown).
+StepWindow = collections.namedtuple("StepWindow", ["start", "stop", "period"])
+
+
+def check_start(value):
+    """`start`: an int step >= 0, or a fraction of training in [0, 1)."""
+    if isinstance(value, bool):
+        raise ValueError(f"start must be an int >= 0 (a step) or a float in "
+                         f"[0, 1) (a fraction of training), got {value!r}")
+    if isinstance(value, numbers.Integral):
+        if value < 0:
+            raise ValueError(f"start must be an int >= 0 (a step) or a float "
+                             f"in [0, 1), got {value}")
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return validate_fraction(value, "start as a fraction of training")
+    raise ValueError(f"start must be an int >= 0 (a step) or a float in "
+                     f"[0, 1) (a fraction of training), got {value!r}")
+
+
+def check_stop(value):
+    """`stop`: None, an int step >= 1, or a fraction of training in (0, 1]."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"stop must be None, an int >= 1 (a step) or a float "
+                         f"in (0, 1] (a fraction of training), got {value!r}")
+    if isinstance(value, numbers.Integral):
+        if value < 1:
+            raise ValueError(f"stop must be None, an int >= 1 (a step) or a "
+                             f"float in (0, 1], got {value}")
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return validate_fraction(value, "stop as a fraction of training",
+                                 include_low=False, include_high=True)
+    raise ValueError(f"stop must be None, an int >= 1 (a step) or a float in "
+                     f"(0, 1] (a fraction of training), got {value!r}")
+
+
+class StepPlan:
+    """The planned optimizer steps of one training.
+
+    Args:
+        total_steps: the planned number of steps, or `None` if unknown.
+        steps_per_epoch: steps per epoch, or `None` (unknown, or a custom
+            loop that counts its own epochs).
+        source: how to name where the plan came from in an error
+            ("this fit call ...").
+    """
+
+    def __init__(self, total_steps=None, steps_per_epoch=None,
+                 source="attach without total_steps"):
+        self.total_steps = total_steps
+        self.steps_per_epoch = steps_per_epoch
+        self.source = source
+
+    @classmethod
+    def of_fit(cls, params):
+        """The plan of a `fit` call, from the callback's `params`."""
+        params = params or {}
+        epochs, steps = params.get("epochs"), params.get("steps")
+        return cls(int(epochs) * int(steps) if epochs and steps else None,
+                   int(steps) if steps else None,
+                   source="this fit call (a dataset of unknown length; or "
+                          "pass steps_per_epoch to fit)")
+
+    @classmethod
+    def of_attach(cls, total_steps):
+        """The plan of a custom loop: `attach(..., total_steps)`."""
+        return cls(total_steps, None, source="attach without total_steps")
+
+    def step(self, value, name):
+        """`value` in steps: `None` and ints as they are, a float as that
+        fraction of the planned steps (which must then be known)."""
+        if value is None or isinstance(value, int):
+            return value
+        if self.total_steps is None:
+            raise ValueError(
+                f"{name}={value} is a fraction of the planned training, "
+                "but the planned number of steps is unknown: give "
+                f"{name} in steps (an int), or steps_per_epoch to fit "
+                "(total_steps to attach)"
+            )
+        return int(round(value * self.total_steps))
+
+    def required_total(self, name):
+        """The planned steps, for an argument `name=None` meaning "the end of
+        training", which then must be known."""
+        if not self.total_steps:
+            raise ValueError(
+                f"{name}=None needs the number of planned steps, which "
+                f"{self.source} does not know: pass {name}"
+            )
+        return self.total_steps
+
+    def window(self, start, stop, every_steps=None, every_epochs=None):
+        """`StepWindow` of a periodic callback: `start` and `stop` (ints or
+        fractions; `stop=None` is the end of the plan, `None` if unknown),
+        the period from `every_steps`, or `every_epochs` times the steps per
+        epoch (`None` when those are unknown: count epochs)."""
+        start = self.step(start, "start")
+        stop = self.step(stop, "stop")
+        stop = self.total_steps if stop is None else stop
+        if stop is not None and start >= stop:
+            raise ValueError(
+                f"start ({start} steps) must be before stop "
+                f"({stop} steps): no update would happen"
+            )
+        if every_steps is not None:
+            period = every_steps
+        elif self.steps_per_epoch:
+            period = every_epochs * self.steps_per_epoch
+        else:
+            period = None
+        return StepWindow(start, stop, period)
