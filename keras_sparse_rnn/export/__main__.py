@@ -54,7 +54,7 @@ def main(argv=None):
     import numpy as np
 
     import keras_sparse_rnn  # noqa: F401  (registers the sparse layers)
-    from keras_sparse_rnn.export.tflite import export_tflite
+    from keras_sparse_rnn.export import export_tflite
 
     if not os.path.isfile(args.model):
         print(f"error: model file {args.model!r} does not exist",

@@ -12,6 +12,9 @@ Two things a trained model may have that a TFLite file cannot take as they are:
 For either, the model is cloned with float32 layers (and new inputs at the
 batch size), and its weights, masks included, are copied: the variables of a
 mixed-precision model are float32 already, so nothing is rounded.
+
+The module also answers the questions the other export steps ask about the
+model's layers (`all_layers`, `has_rnn`, `stateful_layers`).
 """
 
 import keras
@@ -19,10 +22,26 @@ import keras
 MIXED_DTYPES = ("float16", "bfloat16")
 
 
+def all_layers(model):
+    """Every layer inside `model`, nested models' layers included."""
+    return list(model._flatten_layers(include_self=False, recursive=True))
+
+
+def has_rnn(model):
+    """Whether `model` holds a `keras.layers.RNN` (it has a time loop)."""
+    return any(isinstance(l, keras.layers.RNN) for l in all_layers(model))
+
+
+def stateful_layers(model):
+    """Names of the `stateful=True` RNN layers of `model`."""
+    return [l.name for l in all_layers(model)
+            if isinstance(l, keras.layers.RNN) and l.stateful]
+
+
 def compute_dtypes(model):
     """The non-float32 compute dtypes of the model's layers (sorted)."""
     found = set()
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in all_layers(model):
         policy = getattr(layer, "dtype_policy", None)
         dtype = getattr(policy, "compute_dtype", None)
         if dtype in MIXED_DTYPES:

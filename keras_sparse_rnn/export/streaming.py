@@ -68,7 +68,9 @@ def _is_last_axis(layer):
     return all(a == -1 or (a is not None and a >= 2) for a in axes)
 
 
-def _safe_name(name):
+def safe_name(name):
+    """`name` with every character outside `[A-Za-z0-9_]` replaced by `_`
+    (the form a TFLite signature name takes)."""
     return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
@@ -138,7 +140,7 @@ class _Builder:
         self.state_outputs = []
 
     def _state_name(self, layer, i):
-        base = _safe_name(f"{layer.name}_state_{i}")
+        base = safe_name(f"{layer.name}_state_{i}")
         name, k = base, 1
         taken = set(self.info.state_names) | set(self.info.input_names)
         while name in taken:
@@ -311,7 +313,7 @@ def streaming_model(model, batch_size=1):
                 f"{x.shape}; a streamed input must be a sequence "
                 "(batch, time, ...)."
             )
-        name = _safe_name(x.name)
+        name = safe_name(x.name)
         step_inputs.append(keras.Input(
             batch_shape=(batch_size, 1, *x.shape[2:]), dtype=x.dtype,
             name=name,

@@ -7,7 +7,12 @@ import pytest
 import keras
 
 from export_helpers import STEPS, VOCAB, lm, run_tflite, stream_tflite, tokens
-from keras_sparse_rnn.export import ExportReport, export_tflite, tflite_ops
+from keras_sparse_rnn.export import (
+    ExportError,
+    ExportReport,
+    export_tflite,
+    tflite_ops,
+)
 
 BUILTIN_RNN_OPS = {"FULLY_CONNECTED", "LOGISTIC", "TANH", "MUL", "ADD"}
 
@@ -218,10 +223,10 @@ def test_sparse_embedding_stored_as_csr(lm_sparse_table, tmp_path,
 
 
 def test_csr_table_encoding():
-    from keras_sparse_rnn.export.tflite import _csr_table
+    from keras_sparse_rnn.export.csr_embedding import csr_table
 
     table = np.array([[0, 2, 0, 3], [0, 0, 0, 0], [5, 0, 0, 0]], "float32")
-    csr = _csr_table(table, max_fraction=10)
+    csr = csr_table(table, max_fraction=10)
     np.testing.assert_array_equal(csr.values, [2, 3, 5, 0, 0])
     np.testing.assert_array_equal(csr.columns, [1, 3, 0, 4, 4])
     np.testing.assert_array_equal(csr.row_starts, [0, 2, 2, 3])
@@ -229,29 +234,29 @@ def test_csr_table_encoding():
     assert csr.columns.dtype == np.int16
     # (3 + 2) x (4 + 2) + 4 x 4 = 46 bytes, dense 48.
     assert csr.nbytes == 46
-    assert _csr_table(table, max_fraction=0.95) is None
-    assert _csr_table(table, max_fraction=0.97) is not None
+    assert csr_table(table, max_fraction=0.95) is None
+    assert csr_table(table, max_fraction=0.97) is not None
 
 
 def test_auto_falls_back_to_unrolled(lm_random, tmp_path, monkeypatch):
     """If the WHILE-loop file fails (here: made to fail at load), "auto"
     exports the unrolled form and says why in the report."""
-    from keras_sparse_rnn.export import tflite as tflite_module
+    from keras_sparse_rnn.export import verify as verify_module
 
-    real_runner = tflite_module._runner
+    real_runner = verify_module.runner
 
     def runner(path):
         if "WHILE" in tflite_ops(path)[0]:
-            raise tflite_module.ExportError("WHILE rejected for the test")
+            raise ExportError("WHILE rejected for the test")
         return real_runner(path)
 
-    monkeypatch.setattr(tflite_module, "_runner", runner)
+    monkeypatch.setattr(verify_module, "runner", runner)
     report = export_tflite(lm_random, tmp_path / "auto.tflite",
                            sequence_length=STEPS)
     assert report.unroll is True and "WHILE" not in report.ops
     assert report.notes[0].startswith(
         "unroll=False (WHILE loop) failed (WHILE rejected for the test)")
-    with pytest.raises(tflite_module.ExportError,
+    with pytest.raises(ExportError,
                        match="WHILE rejected for the test"):
         export_tflite(lm_random, tmp_path / "loop.tflite",
                       sequence_length=STEPS, unroll=False)

@@ -1,0 +1,163 @@
+"""The argument checks of `export_tflite`, run before anything is converted.
+
+`check_options` refuses option values and combinations that cannot work
+(naming the argument), `writable_path` makes sure the file can be written
+(and gives its absolute path), and `check_exportable` refuses models the
+TFLite converter or LiteRT cannot take: no TensorFlow backend, no input
+signature, string inputs, preprocessing layers, weights outside their masks,
+float16 with block-sparse weights. The generic value checks (`validate_bool`,
+`validate_units`) come from `keras_sparse_rnn.validation`.
+"""
+
+import os
+
+import keras
+import numpy as np
+
+from keras_sparse_rnn.export.prepare import all_layers
+from keras_sparse_rnn.export.report import ExportError
+from keras_sparse_rnn.validation import validate_bool, validate_units
+
+QUANTIZATIONS = (None, "float16", "dynamic_int8", "int8")
+
+# Preprocessing layers whose ops (string ops, lookup tables) are not TFLite
+# builtins.
+PREPROCESSING_LAYERS = (
+    "TextVectorization", "StringLookup", "IntegerLookup", "Hashing",
+    "HashedCrossing",
+)
+
+
+def check_options(quantization, representative_data, unroll, streaming,
+                  sparse_encoding, batch_size, sequence_length, verify,
+                  compare_dense):
+    """Raises ValueError, naming the argument, for an invalid option."""
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(
+            f"quantization must be one of {QUANTIZATIONS}, got "
+            f"{quantization!r}"
+        )
+    if quantization == "int8" and representative_data is None:
+        raise ValueError(
+            "quantization='int8' needs representative_data (a few batches of "
+            "real inputs, to calibrate the activation ranges), got None"
+        )
+    if unroll not in ("auto", True, False):
+        raise ValueError(
+            f"unroll must be 'auto', True or False, got {unroll!r}"
+        )
+    if quantization == "int8" and unroll is False and not streaming:
+        raise ValueError(
+            "unroll=False with quantization='int8': calibrating a WHILE loop "
+            "crashes TF 2.21's TFLite calibrator; use unroll=True or 'auto' "
+            "(which unrolls int8 files)"
+        )
+    validate_bool(streaming, "streaming")
+    validate_bool(sparse_encoding, "sparse_encoding")
+    if batch_size is not None:
+        validate_units(batch_size, "batch_size")
+    if sequence_length is not None:
+        validate_units(sequence_length, "sequence_length")
+    if verify is None:
+        raise ValueError("verify must be True, False or input data, got None")
+    validate_bool(compare_dense, "compare_dense")
+
+
+def writable_path(path):
+    """The absolute form of `path`; ValueError if it cannot be written."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(
+            f"path must be a str or os.PathLike, got {type(path).__name__}"
+        )
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"path {path!r} is a directory; give a file path")
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        raise ValueError(
+            f"path {path!r} cannot be written: its directory {parent!r} does "
+            "not exist"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"path {path!r} cannot be written: no write permission on "
+            f"{parent!r}"
+        )
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise ValueError(
+            f"path {path!r} cannot be written: the existing file is read-only"
+        )
+    return path
+
+
+def check_exportable(model, quantization, sparse_encoding):
+    """Raises ValueError / ExportError for a model that cannot be exported."""
+    if not isinstance(model, keras.Model):
+        raise ValueError(
+            f"model must be a keras.Model, got {type(model).__name__}"
+        )
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(
+            "export_tflite needs the TensorFlow backend (the TFLite converter "
+            f"traces the model with TensorFlow), got '{keras.backend.backend()}'"
+            "; set KERAS_BACKEND=tensorflow"
+        )
+    if not model.built or not getattr(model, "inputs", None):
+        raise ValueError(
+            f"model '{model.name}' must be a built functional or Sequential "
+            "model with an Input (a subclassed model has no input signature); "
+            "wrap it: keras.Model(inputs, subclassed(inputs))"
+        )
+    for x in model.inputs:
+        if keras.backend.standardize_dtype(x.dtype) == "string":
+            raise ExportError(
+                f"model input '{x.name}' has dtype string: TFLite builtin ops "
+                "do not tokenize. Tokenize in tf.data and export the model "
+                "that takes token ids."
+            )
+    block_sparse = _check_layers(model)
+    if quantization == "float16" and sparse_encoding and block_sparse:
+        raise ExportError(
+            "quantization='float16' with sparse_encoding=True on a model with "
+            "block-sparse weights (block=...) gives NaN outputs in LiteRT "
+            "2.3 (measured: the sparse float16 weights are dequantized "
+            "wrongly). Use quantization=None (float32 block-sparse weights "
+            "run sparse), 'dynamic_int8', or sparse_encoding=False."
+        )
+
+
+def _check_layers(model):
+    """Refuses preprocessing layers and weights outside their masks;
+    returns whether any sparse weight is block-sparse."""
+    from keras_sparse_rnn.layers.base import SparseLayerMixin
+
+    block_sparse = False
+    for layer in all_layers(model):
+        kind = type(layer).__name__
+        if kind in PREPROCESSING_LAYERS:
+            raise ExportError(
+                f"Layer '{layer.name}' ({kind}) cannot be converted to TFLite "
+                "builtin ops (it runs string ops or lookup tables). Move it "
+                "out of the model: preprocess in tf.data and export the model "
+                "that takes its output (token ids)."
+            )
+        if isinstance(layer, SparseLayerMixin):
+            for spec in layer.get_sparse_weight_info():
+                _check_masked(layer, spec)
+                block_sparse |= spec.block_shape is not None
+    return block_sparse
+
+
+def _check_masked(layer, spec):
+    weight = keras.ops.convert_to_numpy(spec.weight)
+    mask = keras.ops.convert_to_numpy(spec.mask)
+    outside = int(np.count_nonzero(weight[mask == 0]))
+    if outside:
+        raise ExportError(
+            f"Layer '{layer.name}': {outside} weights of "
+            f"'{spec.weight.path}' outside its mask are non-zero; "
+            "the exporter folds the masks into the weights, so "
+            "they must be zero there (they are after every "
+            "optimizer step; a manual assign broke it). Apply "
+            "the mask: weight.assign(weight * mask)."
+        )
