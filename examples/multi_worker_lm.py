@@ -230,7 +230,7 @@ def train(args):
                 schedule="cosine", seed=args.seed,
                 grow_data=grow_batch if args.fit and grow != "random" else None)
         elif args.method == "gradual":
-            frequency, end_step = ksr.pruning.gradual_schedule(total)
+            frequency, end_step = ksr.dst.schedules.gradual_schedule(total)
             callback = ksr.GradualPruning(args.sparsity, end_step=end_step,
                                           frequency=frequency)
     if args.fit:

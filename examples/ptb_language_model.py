@@ -382,7 +382,7 @@ def make_callbacks(args, config, steps_per_epoch, epochs, grow_data):
             grow_data=grow_data if grow != "random" else None, seed=args.seed,
             verbose=1 if args.verbose else 0))
     elif args.method == "gradual":
-        frequency, end_step = ksr.pruning.gradual_schedule(steps_per_epoch * epochs)
+        frequency, end_step = ksr.dst.schedules.gradual_schedule(steps_per_epoch * epochs)
         callbacks.append(ksr.GradualPruning(
             final_sparsity=args.sparsity, initial_sparsity=0.0, begin_step=0,
             end_step=end_step, frequency=frequency))
@@ -521,7 +521,7 @@ def main(argv=None):
         "dense_training_flops_per_token": summary.dense_training_flops,
         # Gradual pruning trains denser than it ends: its mean over the run.
         "mean_training_flops_per_token": (
-            round(summary.dense_training_flops * ksr.pruning.mean_density(
+            round(summary.dense_training_flops * ksr.dst.schedules.mean_density(
                 args.sparsity, result.epochs * result.steps_per_epoch,
                 result.train_steps))
             if args.method == "gradual" else summary.training_flops),

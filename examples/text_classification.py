@@ -229,7 +229,7 @@ def make_callbacks(args, steps_per_epoch, grow_data):
             grow_data=grow_data if grow == "gradient" else None, seed=args.seed,
             verbose=1 if args.verbose else 0, **every))
     elif args.method == "gradual":
-        frequency, end_step = ksr.pruning.gradual_schedule(total)
+        frequency, end_step = ksr.dst.schedules.gradual_schedule(total)
         callbacks.append(ksr.GradualPruning(
             final_sparsity=args.sparsity, initial_sparsity=0.0, begin_step=0,
             end_step=end_step, frequency=frequency))
@@ -299,7 +299,7 @@ def main(argv=None):
         model.save(out / "model.keras")
     mean_flops = summary.training_flops
     if args.method == "gradual":
-        mean_flops = round(summary.dense_training_flops * ksr.pruning.mean_density(
+        mean_flops = round(summary.dense_training_flops * ksr.dst.schedules.mean_density(
             args.sparsity, result["epochs"] * result["steps_per_epoch"],
             result["train_steps"]))
     record = {

@@ -193,7 +193,7 @@ def train(args):
     # The data module imports keras_sparse_rnn and so Keras 3; Keras 3 and
     # tf_keras live side by side, tf.keras stays tf_keras (checked above).
     from keras_sparse_rnn.datasets import ptb
-    from keras_sparse_rnn.pruning import gradual_schedule
+    from keras_sparse_rnn.dst.schedules import gradual_schedule
 
     ptb_lm.set_threads(args.threads)
     tf_keras.utils.set_random_seed(args.seed)
@@ -307,7 +307,7 @@ def main(argv=None):
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from keras_sparse_rnn.pruning import mean_density
+    from keras_sparse_rnn.dst.schedules import mean_density
 
     out = pathlib.Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,8 @@ from keras_sparse_rnn.layers import (
     SparseWeight,
 )
 from keras_sparse_rnn.model_utils import sparse_weight_info, sparse_weights
-from keras_sparse_rnn.pruning import GradualPruning, polynomial_decay_sparsity
+from keras_sparse_rnn.dst.schedules import polynomial_decay_sparsity
+from keras_sparse_rnn.pruning import GradualPruning
 from keras_sparse_rnn.sparsify import sparsify
 from keras_sparse_rnn.summary import sparsity_summary
 

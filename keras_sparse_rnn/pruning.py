@@ -10,20 +10,21 @@ it starts dense (build the layers with `sparsity=0.0`) and ends at
 
 tfmot itself works only with `tf_keras` (Keras 2) and must not be imported
 here: importing it switches `tf.keras` to `tf_keras` for the whole process.
-The schedule below repeats its arithmetic op for op instead.
+`keras_sparse_rnn.dst.schedules` repeats its schedule op for op instead.
 """
 
 import numbers
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_sparse_rnn import callback_order
 from keras_sparse_rnn import masks as masks_lib
+from keras_sparse_rnn.dst import schedules
 from keras_sparse_rnn.layers import guard
 from keras_sparse_rnn.model_utils import (check_attach, sparse_layers_built,
                                          sparse_weight_info)
+from keras_sparse_rnn.step_plan import StepPlan
 from keras_sparse_rnn.validation import validate_sparsity
 
 
@@ -36,102 +37,6 @@ def _validate_int(value, name, minimum):
     return int(value)
 
 
-def _validate_schedule(final_sparsity, initial_sparsity, begin_step,
-                       end_step, power):
-    final_sparsity = validate_sparsity(final_sparsity, "final_sparsity")
-    initial_sparsity = validate_sparsity(initial_sparsity, "initial_sparsity")
-    if final_sparsity < initial_sparsity:
-        raise ValueError(
-            "final_sparsity must be >= initial_sparsity (pruning never "
-            f"regrows weights), got final_sparsity={final_sparsity} and "
-            f"initial_sparsity={initial_sparsity}"
-        )
-    begin_step = _validate_int(begin_step, "begin_step", 0)
-    if end_step is not None:
-        end_step = _validate_int(end_step, "end_step", 0)
-        if end_step <= begin_step:
-            raise ValueError(
-                f"end_step must be > begin_step ({begin_step}), got {end_step}"
-            )
-    if (isinstance(power, bool) or not isinstance(power, numbers.Real)
-            or not np.isfinite(power) or power <= 0):
-        raise ValueError(f"power must be a number > 0, got {power!r}")
-    return final_sparsity, initial_sparsity, begin_step, end_step, power
-
-
-def polynomial_decay_sparsity(step, *, final_sparsity, end_step,
-                              initial_sparsity=0.0, begin_step=0, power=3):
-    """Sparsity of tfmot's `PolynomialDecay` schedule at `step`.
-
-    `s_t = s_f + (s_i - s_f) * (1 - p) ** power` with
-    `p = clip((step - begin_step) / (end_step - begin_step), 0, 1)`,
-    computed in float32 with the same TensorFlow ops, in the same order, as
-    `tfmot.sparsity.keras.PolynomialDecay(initial_sparsity, final_sparsity,
-    begin_step, end_step, power)(step)[1]`, so the value is identical to the
-    last bit (a NumPy float32 `pow` differs from TensorFlow's in about a
-    third of the cases). Before `begin_step` it is `initial_sparsity`, after
-    `end_step` `final_sparsity`. Whether pruning happens at `step` at all is
-    `is_pruning_step`.
-
-    Args:
-        step: int >= 0, the training step (tfmot counts from 1 at the first
-            training step; `GradualPruning` uses
-            `optimizer.iterations + 1` for the step about to run).
-        final_sparsity: float in [0, 1), reached at `end_step`.
-        end_step: int > `begin_step`.
-        initial_sparsity: float in [0, `final_sparsity`]. Defaults to 0.
-        begin_step: int >= 0. Defaults to 0.
-        power: the exponent, a number > 0. Defaults to 3.
-
-    Returns:
-        A Python float holding the float32 value tfmot computes.
-
-    Example:
-
-    >>> polynomial_decay_sparsity(500, final_sparsity=0.8, end_step=1000)
-    0.699999988079071
-    """
-    step = _validate_int(step, "step", 0)
-    final_sparsity, initial_sparsity, begin_step, end_step, power = (
-        _validate_schedule(final_sparsity, initial_sparsity, begin_step,
-                           end_step, power))
-    if end_step is None:
-        raise ValueError("end_step must be an int > begin_step, got None")
-    # tfmot's PolynomialDecay.__call__, op for op (the step is an int64
-    # tensor there: its pruning_step variable).
-    step = tf.constant(step, dtype=tf.int64)
-    p = tf.math.minimum(
-        1.0,
-        tf.math.maximum(
-            0.0,
-            tf.math.divide(
-                tf.dtypes.cast(step - begin_step, tf.float32),
-                end_step - begin_step)))
-    sparsity = tf.math.add(
-        tf.math.multiply(initial_sparsity - final_sparsity,
-                         tf.math.pow(1 - p, power)),
-        final_sparsity)
-    return float(sparsity.numpy())
-
-
-def is_pruning_step(step, *, begin_step, end_step, frequency):
-    """Whether tfmot's schedules prune at `step`.
-
-    True when `begin_step <= step <= end_step` and `step - begin_step` is a
-    multiple of `frequency` (`PruningSchedule._should_prune_in_step`). So the
-    last pruning step is the last such multiple before `end_step`: if
-    `end_step - begin_step` is not a multiple of `frequency`, the schedule
-    never prunes at `end_step` and `final_sparsity` is not reached, in tfmot
-    as here. tfmot's first training step is step 1, so step 0 never prunes.
-    """
-    step = _validate_int(step, "step", 0)
-    begin_step = _validate_int(begin_step, "begin_step", 0)
-    end_step = _validate_int(end_step, "end_step", 0)
-    frequency = _validate_int(frequency, "frequency", 1)
-    return (step >= 1 and begin_step <= step <= end_step
-            and (step - begin_step) % frequency == 0)
-
-
 def kept_count(size, sparsity):
     """Number of weights (or blocks) tfmot keeps of `size` at `sparsity`.
 
@@ -141,15 +46,6 @@ def kept_count(size, sparsity):
     size = _validate_int(size, "size", 1)
     one_minus = np.float32(1.0) - np.float32(sparsity)
     return max(int(np.rint(np.float32(size) * one_minus)), 1)
-
-
-def _last_pruning_step(step, begin_step, end_step, frequency):
-    """The latest step <= `step` at which the schedule prunes, or None."""
-    last = min(step, end_step)
-    if last < begin_step:
-        return None
-    last = begin_step + (last - begin_step) // frequency * frequency
-    return last if last >= 1 else None
 
 
 def _record_sparsity(layer, name, count, size):
@@ -211,43 +107,6 @@ def prune_to_sparsity(spec, sparsity):
         spec.weight.assign(weight * new_mask)
     _record_sparsity(spec.layer, spec.name, keep, size)
     return keep * block_size
-
-
-def gradual_schedule(total_steps):
-    """`(frequency, end_step)` of a gradual pruning over `total_steps`.
-
-    About 100 pruning steps, the last at 75% of training (Zhu & Gupta's
-    practice of stopping pruning well before the end), with `end_step` a
-    multiple of `frequency`: otherwise tfmot's schedule (and
-    `GradualPruning`, which repeats it) never prunes at `end_step` and stops
-    short of the final sparsity. The examples and the tfmot baseline use it,
-    so that both prune on the same steps.
-    """
-    total_steps = _validate_int(total_steps, "total_steps", 1)
-    frequency = max(1, total_steps // 100)
-    end_step = max(frequency, int(0.75 * total_steps) // frequency * frequency)
-    return frequency, end_step
-
-
-def mean_density(final_sparsity, planned_steps, steps_done):
-    """Mean density over the steps trained of a `gradual_schedule` run.
-
-    The cubic schedule from dense to `final_sparsity` over `planned_steps`
-    (`gradual_schedule(planned_steps)`): the mask of pruning step t is in
-    effect from step t (tfmot counts steps from 1) to the next pruning step.
-    Every matrix is pruned to the same sparsity, so the run's training FLOPs
-    are about the dense ones times this (float64 arithmetic; tfmot's float32
-    rounding is negligible). `1.0` when no step was trained.
-    """
-    final_sparsity = validate_sparsity(final_sparsity, "final_sparsity")
-    steps_done = _validate_int(steps_done, "steps_done", 0)
-    if steps_done == 0:
-        return 1.0
-    frequency, end_step = gradual_schedule(planned_steps)
-    t = np.arange(1, steps_done + 1)
-    last = np.minimum(t, end_step) // frequency * frequency
-    s = np.where(last >= 1, final_sparsity * (1 - (1 - last / end_step) ** 3), 0.0)
-    return float(np.mean(1.0 - s))
 
 
 class GradualPruning(keras.callbacks.Callback):
@@ -324,7 +183,7 @@ class GradualPruning(keras.callbacks.Callback):
                  end_step=None, frequency=100, power=3, verbose=0):
         super().__init__()
         (self.final_sparsity, self.initial_sparsity, self.begin_step,
-         self.end_step, self.power) = _validate_schedule(
+         self.end_step, self.power) = schedules.check_pruning_schedule(
             final_sparsity, initial_sparsity, begin_step, end_step, power)
         self.frequency = _validate_int(frequency, "frequency", 1)
         if verbose not in (0, 1):
@@ -353,7 +212,7 @@ class GradualPruning(keras.callbacks.Callback):
                 "end_step is None and is fixed at the start of training; "
                 "pass end_step to query the schedule before that"
             )
-        return polynomial_decay_sparsity(
+        return schedules.polynomial_decay_sparsity(
             step, final_sparsity=self.final_sparsity, end_step=self.end_step,
             initial_sparsity=self.initial_sparsity,
             begin_step=self.begin_step, power=self.power)
@@ -364,14 +223,11 @@ class GradualPruning(keras.callbacks.Callback):
         optimizer = self._optimizer or self.model.optimizer
         return int(keras.ops.convert_to_numpy(optimizer.iterations))
 
-    def _resolve_end_step(self, planned, what):
+    def _plan(self, plan):
+        """Fixes `end_step=None` at the planned end of training."""
         if self.end_step is not None:
             return
-        if not planned:
-            raise ValueError(
-                "end_step=None needs the number of planned steps, which "
-                f"{what} does not know: pass end_step"
-            )
+        planned = plan.required_total("end_step")
         if planned <= self.begin_step:
             raise ValueError(
                 f"end_step=None resolved to the planned {planned} steps, "
@@ -380,11 +236,7 @@ class GradualPruning(keras.callbacks.Callback):
         self.end_step = int(planned)
 
     def on_train_begin(self, logs=None):
-        steps, epochs = self.params.get("steps"), self.params.get("epochs")
-        self._resolve_end_step(
-            int(epochs) * int(steps) if steps and epochs else None,
-            "this fit call (a dataset of unknown length; or pass "
-            "steps_per_epoch to fit)")
+        self._plan(StepPlan.of_fit(self.params))
         # `pruning_sparsity` reaches the loggers whatever the callback order.
         callback_order.move_before_log_consumers(self)
         self._specs = None
@@ -413,7 +265,7 @@ class GradualPruning(keras.callbacks.Callback):
             `self`.
         """
         total_steps = check_attach(model, optimizer, total_steps)
-        self._resolve_end_step(total_steps, "attach without total_steps")
+        self._plan(StepPlan.of_attach(total_steps))
         self.set_model(model)
         self._optimizer = optimizer
         self._specs = sparse_weight_info(model)
@@ -438,7 +290,7 @@ class GradualPruning(keras.callbacks.Callback):
     def _maybe_prune(self):
         # The step about to run, counted as tfmot does (from 1).
         step = self._current_step() + 1
-        last = _last_pruning_step(step, self.begin_step, self.end_step,
+        last = schedules.last_pruning_step(step, self.begin_step, self.end_step,
                                   self.frequency)
         if last is None or last == self._last_step:
             return

@@ -12,13 +12,8 @@ import pytest
 
 from keras_sparse_rnn import SparseDense, SparseEmbedding, SparseLSTM, sparse_weights
 from keras_sparse_rnn.model_utils import sparse_weight_info
-from keras_sparse_rnn.pruning import (
-    GradualPruning,
-    is_pruning_step,
-    kept_count,
-    polynomial_decay_sparsity,
-    prune_to_sparsity,
-)
+from keras_sparse_rnn.dst.schedules import is_pruning_step, polynomial_decay_sparsity
+from keras_sparse_rnn.pruning import GradualPruning, kept_count, prune_to_sparsity
 
 # --------------------------------------------------------------------------
 # The schedule, by hand.
@@ -404,7 +399,7 @@ def test_model_without_sparse_layers_is_rejected():
     (20, (1, 15)), (1, (1, 1)),
 ])
 def test_gradual_schedule_end_step_is_a_pruning_step(total, expected):
-    from keras_sparse_rnn.pruning import gradual_schedule, is_pruning_step
+    from keras_sparse_rnn.dst.schedules import gradual_schedule, is_pruning_step
 
     assert gradual_schedule(total) == expected
     frequency, end_step = expected
@@ -414,8 +409,8 @@ def test_gradual_schedule_end_step_is_a_pruning_step(total, expected):
 
 
 def test_gradual_mean_density_matches_the_schedule():
-    from keras_sparse_rnn.pruning import (gradual_schedule, mean_density,
-                                          polynomial_decay_sparsity)
+    from keras_sparse_rnn.dst.schedules import (gradual_schedule, mean_density,
+                                                polynomial_decay_sparsity)
 
     # 20 steps: prune every step through step 15; the mask of step t holds at t.
     expected = np.mean([1 - polynomial_decay_sparsity(

@@ -466,15 +466,22 @@ def test_state_is_saved_with_the_weights_and_leaves_the_model_alone(tmp_path):
 def test_dataset_grow_data_uses_its_first_batch():
     import tensorflow as tf
 
-    results = []
-    for grow_data in [GROW_DATA,
-                      tf.data.Dataset.from_tensor_slices(GROW_DATA).batch(8)]:
+    def masks_after(grow_data):
         model = compile_lm(lm())
         cb = DynamicSparsity(0.3, grow="gradient", grow_data=grow_data)
         _fit(model, [cb], epochs=2)
-        results.append(masks_of(model))
-    for a, b in zip(*results):
+        return masks_of(model)
+
+    # A dataset of two different batches: only the first one ranks the
+    # positions, so the masks equal those grown on that batch alone, and
+    # differ from those grown on the second one.
+    first, second = (X[:8], Y[:8]), (X[8:16], Y[8:16])
+    dataset = tf.data.Dataset.from_tensor_slices((X[:16], Y[:16])).batch(8)
+    on_dataset = masks_after(dataset)
+    for a, b in zip(on_dataset, masks_after(first)):
         np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b)
+               for a, b in zip(on_dataset, masks_after(second)))
 
 
 def test_stateful_rnn_states_survive_the_gradient():

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_sparse_rnn import pruning as ksr_pruning
+from keras_sparse_rnn.dst import schedules as ksr_schedules
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA = os.environ.get("KERAS_SPARSE_RNN_DATA",
@@ -195,7 +195,7 @@ def test_ptb_gradual_starts_dense_and_ends_at_target(ptb_lm, tmp_path):
     assert record["training_flops_per_token"] < record["mean_training_flops_per_token"]
     assert record["mean_training_flops_per_token"] < dense_flops
     np.testing.assert_allclose(record["mean_training_flops_per_token"],
-                               dense_flops * ksr_pruning.mean_density(0.75, 20, 20),
+                               dense_flops * ksr_schedules.mean_density(0.75, 20, 20),
                                atol=1)
 
 
