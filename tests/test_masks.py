@@ -38,3 +38,14 @@ def test_gate_and_block_errors():
         masks.block_grid((6, 4), (4, 1))
     with pytest.raises(ValueError, match="one sparsity per gate"):
         masks.random_mask((2, 8), [0.5, 0.5], seed=0, gates=4)
+
+
+def test_gate_counts_counts_each_column_block_exactly():
+    mask = np.zeros((3, 8), np.float32)
+    mask[:, 0:2] = 1  # gate 0: 6
+    mask[0, 5] = 1    # gate 2: 1
+    mask[:, 7] = 1    # gate 3: 3
+    counts = masks.gate_counts(mask, 4)
+    assert counts.dtype == np.int64
+    np.testing.assert_array_equal(counts, [6, 0, 1, 3])
+    np.testing.assert_array_equal(masks.gate_counts(mask, 1), [10])

@@ -242,3 +242,20 @@ def test_bad_static_arguments():
         _run(m, m, redistribution="cells")
     with pytest.raises(ValueError, match="rank >= 2"):
         _run(np.ones(4, np.float32), np.ones(4, np.float32))
+
+
+def test_check_shape_refuses_what_the_update_cannot_do():
+    # Only shapes are looked at: nothing of this size is allocated.
+    big = (2 ** 15, 2 ** 15)  # 2**30 positions
+    with pytest.raises(ValueError, match=r"Sparse weight 'w' of shape \(32768, 32768\) is too "
+                                         r"large for the update \(more than 536870912"):
+        updater.check_shape(big, where="Sparse weight 'w'")
+    updater.check_shape(big, gates=4)  # four groups of 2**28 each
+    with pytest.raises(ValueError, match="too large"):
+        updater.check_shape(big, gates=4, redistribution="gates")
+    with pytest.raises(ValueError, match="rank >= 2"):
+        updater.check_shape((8,))
+    with pytest.raises(ValueError, match="cannot be cut into blocks"):
+        updater.check_shape((8, 6), block_shape=(4, 4))
+    with pytest.raises(ValueError, match="cannot be split into 4 gates"):
+        updater.check_shape((8, 6), gates=4)
