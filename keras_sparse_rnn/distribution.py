@@ -6,7 +6,7 @@ import numpy as np
 
 from keras_sparse_rnn.masks import active_count, block_grid
 from keras_sparse_rnn.model_utils import sparse_weight_info
-from keras_sparse_rnn.validation import validate_bool, validate_sparsity
+from keras_sparse_rnn.validation import check_bool, check_fraction
 
 DISTRIBUTIONS = ("erdos_renyi", "uniform")
 
@@ -148,12 +148,12 @@ def plan_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
     """The per-matrix sparsities `distribute_sparsity` would set, without
     setting them: `{weight path: sparsity (float, or list per gate)}`.
     `keras_sparse_rnn.sparsify` applies them by magnitude instead."""
-    sparsity = validate_sparsity(sparsity)
+    sparsity = check_fraction(sparsity, "sparsity")
     if method not in DISTRIBUTIONS:
         raise ValueError(
             f"method must be one of {DISTRIBUTIONS}, got {method!r}"
         )
-    validate_bool(per_gate, "per_gate")
+    check_bool(per_gate, "per_gate")
     specs = sparse_weight_info(model)
 
     # Densities come from the matrices' own shapes; a block-sparse matrix's

@@ -3,6 +3,7 @@
 import keras
 
 from keras_sparse_rnn.layers.base import SparseLayerMixin
+from keras_sparse_rnn.validation import check_int
 
 
 def sparse_layers(model):
@@ -35,11 +36,8 @@ def check_attach(model, optimizer, total_steps):
         raise ValueError(
             "optimizer must be a keras.optimizers.Optimizer (the one your "
             f"loop calls apply_gradients on), got {optimizer!r:.100}")
-    if total_steps is not None and (
-            isinstance(total_steps, bool) or not isinstance(total_steps, int)
-            or total_steps < 1):
-        raise ValueError(f"total_steps must be a positive int or None, got "
-                         f"{total_steps!r}")
+    total_steps = check_int(total_steps, "total_steps", minimum=1,
+                            allow_none=True)
     if not sparse_layers_built(model):
         raise ValueError(f"model '{model.name}' is not built: call it on a "
                          "batch of data before attach")

@@ -10,7 +10,7 @@ loop, and resolve their arguments against it here.
 import collections
 import numbers
 
-from keras_sparse_rnn.validation import validate_fraction
+from keras_sparse_rnn.validation import check_fraction
 
 #: The resolved steps of a periodic callback: first step it may act at,
 #: the step it stops before (`None`: never), its period in steps (`None`:
@@ -29,7 +29,7 @@ def check_start(value):
                              f"in [0, 1), got {value}")
         return int(value)
     if isinstance(value, numbers.Real):
-        return validate_fraction(value, "start as a fraction of training")
+        return check_fraction(value, "start as a fraction of training")
     raise ValueError(f"start must be an int >= 0 (a step) or a float in "
                      f"[0, 1) (a fraction of training), got {value!r}")
 
@@ -47,7 +47,7 @@ def check_stop(value):
                              f"float in (0, 1], got {value}")
         return int(value)
     if isinstance(value, numbers.Real):
-        return validate_fraction(value, "stop as a fraction of training",
+        return check_fraction(value, "stop as a fraction of training",
                                  include_low=False, include_high=True)
     raise ValueError(f"stop must be None, an int >= 1 (a step) or a float in "
                      f"(0, 1] (a fraction of training), got {value!r}")

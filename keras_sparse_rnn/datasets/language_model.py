@@ -306,11 +306,11 @@ def load_corpus(
     >>> len(corpus.vocab), corpus.train.shape  # doctest: +SKIP
     (33278, (2088628,))
     """
-    name = v.check_str("name", name, allow_none=True)
-    prefix = v.check_str("prefix", prefix, allow_none=True)
-    v.check_bool("skip_empty_lines", skip_empty_lines)
-    eos_token = v.check_str("eos_token", eos_token)
-    unk_token = v.check_str("unk_token", unk_token)
+    name = v.check_str(name, "name", allow_none=True)
+    prefix = v.check_str(prefix, "prefix", allow_none=True)
+    v.check_bool(skip_empty_lines, "skip_empty_lines")
+    eos_token = v.check_str(eos_token, "eos_token")
+    unk_token = v.check_str(unk_token, "unk_token")
     for arg, tok in (("eos_token", eos_token), ("unk_token", unk_token)):
         if len(tok.split()) != 1 or tok.split()[0] != tok:
             raise ValueError(
@@ -373,9 +373,9 @@ def num_batches(n_tokens, batch_size, bptt):
     >>> num_batches(23, batch_size=2, bptt=3)
     3
     """
-    n_tokens = v.check_int("n_tokens", n_tokens, minimum=0)
-    batch_size = v.check_int("batch_size", batch_size, minimum=1)
-    bptt = v.check_int("bptt", bptt, minimum=1)
+    n_tokens = v.check_int(n_tokens, "n_tokens", minimum=0)
+    batch_size = v.check_int(batch_size, "batch_size", minimum=1)
+    bptt = v.check_int(bptt, "bptt", minimum=1)
     return max(0, (n_tokens // batch_size - 1) // bptt)
 
 
@@ -438,8 +438,8 @@ def batchify(ids, batch_size, bptt):
     >>> x.numpy().tolist(), y.numpy().tolist()
     ([[0, 1, 2], [11, 12, 13]], [[1, 2, 3], [12, 13, 14]])
     """
-    batch_size = v.check_int("batch_size", batch_size, minimum=1)
-    bptt = v.check_int("bptt", bptt, minimum=1)
+    batch_size = v.check_int(batch_size, "batch_size", minimum=1)
+    bptt = v.check_int(bptt, "bptt", minimum=1)
     arr = _check_ids(ids)
     steps = num_batches(arr.size, batch_size, bptt)
     if steps == 0:

@@ -50,23 +50,23 @@ class LoaderOptions:
     errors: str = "strict"
 
     def __post_init__(self):
-        v.check_int("max_tokens", self.max_tokens, minimum=3, allow_none=True)
-        v.check_int("sequence_length", self.sequence_length, minimum=1)
-        v.check_int("batch_size", self.batch_size, minimum=1)
-        v.check_int("seed", self.seed)
-        v.check_fraction("validation_split", self.validation_split)
-        v.check_bool("drop_remainder", self.drop_remainder)
+        v.check_int(self.max_tokens, "max_tokens", minimum=3, allow_none=True)
+        v.check_int(self.sequence_length, "sequence_length", minimum=1)
+        v.check_int(self.batch_size, "batch_size", minimum=1)
+        v.check_int(self.seed, "seed")
+        v.check_fraction(self.validation_split, "validation_split")
+        v.check_bool(self.drop_remainder, "drop_remainder")
         boundaries = pipeline.check_bucket_boundaries(
             self.bucket_boundaries, self.sequence_length
         )
         if boundaries is not None:
             # Frozen: a tuple, so that the caller's list cannot change it.
             object.__setattr__(self, "bucket_boundaries", tuple(boundaries))
-        v.check_choice("padding", self.padding, ("post", "pre"))
-        v.check_choice("truncating", self.truncating, ("post", "pre"))
+        v.check_choice(self.padding, "padding", ("post", "pre"))
+        v.check_choice(self.truncating, "truncating", ("post", "pre"))
         pipeline.check_bucket_padding(self.bucket_boundaries, self.padding)
-        v.check_bool("lowercase", self.lowercase)
-        v.check_bool("split_punctuation", self.split_punctuation)
+        v.check_bool(self.lowercase, "lowercase")
+        v.check_bool(self.split_punctuation, "split_punctuation")
         readers.check_decoding(self.encoding, self.errors)
 
     @classmethod

@@ -62,10 +62,10 @@ def make_dataset(
     labels = _check_labels(
         texts, labels, num_classes if num_classes is not None else np.iinfo(np.int32).max
     )
-    batch_size = v.check_int("batch_size", batch_size, minimum=1)
-    v.check_bool("shuffle", shuffle)
-    seed = v.check_int("seed", seed, allow_none=True)
-    v.check_bool("drop_remainder", drop_remainder)
+    batch_size = v.check_int(batch_size, "batch_size", minimum=1)
+    v.check_bool(shuffle, "shuffle")
+    seed = v.check_int(seed, "seed", allow_none=True)
+    v.check_bool(drop_remainder, "drop_remainder")
     bucket_boundaries = check_bucket_boundaries(
         bucket_boundaries, vectorizer.sequence_length
     )
@@ -138,7 +138,7 @@ def check_bucket_boundaries(bucket_boundaries, sequence_length):
             "bucket_boundaries must be None or a non-empty list of increasing "
             f"positive ints, got {bucket_boundaries!r}"
         )
-    out = [v.check_int("bucket_boundaries[i]", b, minimum=1) for b in bucket_boundaries]
+    out = [v.check_int(b, "bucket_boundaries[i]", minimum=1) for b in bucket_boundaries]
     if any(b >= c for b, c in zip(out, out[1:])) or out[-1] > sequence_length:
         raise ValueError(
             "bucket_boundaries must be strictly increasing positive ints not above "

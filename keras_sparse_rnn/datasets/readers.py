@@ -82,8 +82,8 @@ def read_jsonl_xz(filename, num_classes=None, text_key="text", label_key="label"
             label; the message names the file and the line.
     """
     check_decoding(encoding, errors)
-    filename = v.check_existing_file("filename", filename)
-    num_classes = v.check_int("num_classes", num_classes, minimum=1, allow_none=True)
+    filename = v.check_existing_file(filename, "filename")
+    num_classes = v.check_int(num_classes, "num_classes", minimum=1, allow_none=True)
     texts, labels = [], []
     try:
         with lzma.open(filename, "rt", encoding=encoding, errors=errors) as f:
@@ -148,8 +148,8 @@ def _check_label(label, num_classes, filename, lineno):
 
 def check_decoding(encoding, errors):
     """Check `encoding` and `errors` as `bytes.decode` takes them."""
-    v.check_str("encoding", encoding)
-    v.check_str("errors", errors)
+    v.check_str(encoding, "encoding")
+    v.check_str(errors, "errors")
     try:
         codecs.lookup(encoding)
     except LookupError:
@@ -202,8 +202,8 @@ def read_labeled_lines(filename, num_classes=None, encoding="utf-8", errors="str
 
     >>> texts, labels = read_labeled_lines("sst/stsa.binary.dev", 2)  # doctest: +SKIP
     """
-    filename = v.check_existing_file("filename", filename)
-    num_classes = v.check_int("num_classes", num_classes, minimum=1, allow_none=True)
+    filename = v.check_existing_file(filename, "filename")
+    num_classes = v.check_int(num_classes, "num_classes", minimum=1, allow_none=True)
     check_decoding(encoding, errors)
     lines = _read_text(filename, encoding, errors).split("\n")
     if lines and lines[-1] == "":
@@ -247,7 +247,7 @@ def read_sst(path=None, fine_grained=False, encoding="utf-8", errors="strict"):
         FileNotFoundError: the files are not found.
         ValueError: a malformed line (file and line in the message).
     """
-    v.check_bool("fine_grained", fine_grained)
+    v.check_bool(fine_grained, "fine_grained")
     kind = "fine" if fine_grained else "binary"
     names = {s: f"stsa.{kind}.{f}" for s, f in _SST_SPLITS.items()}
     files = sources.resolve_files("sst", list(names.values()), path)
@@ -300,8 +300,8 @@ def read_csv(
 
     >>> texts, labels = read_csv("sst2-glue/dev.tsv", header=True)  # doctest: +SKIP
     """
-    filename = v.check_existing_file("filename", filename)
-    v.check_bool("header", header)
+    filename = v.check_existing_file(filename, "filename")
+    v.check_bool(header, "header")
     if delimiter is None:
         delimiter = "\t" if filename.lower().endswith(".tsv") else ","
     if not isinstance(delimiter, str) or len(delimiter) != 1:
@@ -316,7 +316,7 @@ def read_csv(
                     f"{arg}={col!r} and header=False"
                 )
         else:
-            v.check_int(arg, col, minimum=0)
+            v.check_int(col, arg, minimum=0)
     if label_column == text_column:
         raise ValueError(
             "label_column and text_column must differ, got "

@@ -114,7 +114,7 @@ def find_folder(name, path, check, what, use_cache=True):
     from keras_sparse_rnn.validation import check_path
 
     if path is not None:
-        path = check_path("path", path)
+        path = check_path(path, "path")
         sub = f" (or a {name}/ sub-folder with them)" if name else ""
         if not os.path.isdir(path):
             raise FileNotFoundError(

@@ -2,9 +2,9 @@
 (MR, CR, SUBJ, MPQA: one file of `<label> <text>` lines, evaluated by 10-fold
 cross-validation in the literature)."""
 
-import numbers
-
 import numpy as np
+
+from keras_sparse_rnn.validation import check_fraction, check_int
 
 
 def _check(texts, labels, seed):
@@ -14,8 +14,7 @@ def _check(texts, labels, seed):
                          f"{len(texts)} texts and labels of shape {labels.shape}")
     if len(texts) < 2:
         raise ValueError(f"need at least 2 examples to split, got {len(texts)}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    check_int(seed, "seed", minimum=0)
     return labels
 
 
@@ -65,12 +64,11 @@ def k_fold(texts, labels, k=10, seed=0, stratify=True):
     [2, 2, 2, 2, 2]
     """
     labels = _check(texts, labels, seed)
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 2 <= k <= len(texts):
-        raise ValueError(f"k must be an int in [2, {len(texts)}] (the number of "
-                         f"examples), got {k!r}")
-    fold = _fold_of(labels, int(k), seed, stratify)
+    # At most one fold per example.
+    k = check_int(k, "k", minimum=2, maximum=len(texts))
+    fold = _fold_of(labels, k, seed, stratify)
     return [(_take(texts, labels, np.flatnonzero(fold != i)),
-             _take(texts, labels, np.flatnonzero(fold == i))) for i in range(int(k))]
+             _take(texts, labels, np.flatnonzero(fold == i))) for i in range(k)]
 
 
 def train_test_split(texts, labels, test_fraction=0.1, seed=0, stratify=True):
@@ -83,9 +81,7 @@ def train_test_split(texts, labels, test_fraction=0.1, seed=0, stratify=True):
         `((train_texts, train_labels), (test_texts, test_labels))`.
     """
     labels = _check(texts, labels, seed)
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real) \
-            or not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    test_fraction = check_fraction(test_fraction, "test_fraction", include_low=False)
     rng = np.random.default_rng(seed)
     groups = ([np.flatnonzero(labels == c) for c in np.unique(labels)]
               if stratify else [np.arange(len(labels))])

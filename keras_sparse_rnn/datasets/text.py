@@ -132,12 +132,12 @@ class TextVectorizer:
     ):
         _check_vocab(vocab)
         self.vocab = list(vocab)
-        self.sequence_length = v.check_int("sequence_length", sequence_length, minimum=1)
-        self.lowercase = v.check_bool("lowercase", lowercase)
-        self.strip_html = v.check_bool("strip_html", strip_html)
-        self.split_punctuation = v.check_bool("split_punctuation", split_punctuation)
-        self.padding = v.check_choice("padding", padding, ("post", "pre"))
-        self.truncating = v.check_choice("truncating", truncating, ("post", "pre"))
+        self.sequence_length = v.check_int(sequence_length, "sequence_length", minimum=1)
+        self.lowercase = v.check_bool(lowercase, "lowercase")
+        self.strip_html = v.check_bool(strip_html, "strip_html")
+        self.split_punctuation = v.check_bool(split_punctuation, "split_punctuation")
+        self.padding = v.check_choice(padding, "padding", ("post", "pre"))
+        self.truncating = v.check_choice(truncating, "truncating", ("post", "pre"))
         self._table = tf.lookup.StaticHashTable(
             # "" and "[UNK]" are keys too (the table cannot be empty); the
             # tokenizer never yields "", and "[UNK]" maps to OOV_ID anyway.
@@ -231,8 +231,8 @@ def build_vocabulary(
     ['', '[UNK]', 'b', 'a']
     """
     texts = check_texts("texts", texts)
-    max_tokens = v.check_int("max_tokens", max_tokens, minimum=3, allow_none=True)
-    chunk_size = v.check_int("chunk_size", chunk_size, minimum=1)
+    max_tokens = v.check_int(max_tokens, "max_tokens", minimum=3, allow_none=True)
+    chunk_size = v.check_int(chunk_size, "chunk_size", minimum=1)
     counts = {}
     for start in range(0, len(texts), chunk_size):
         chunk = standardize(

@@ -9,7 +9,6 @@ and records the counts (`records`). Its saved state is `state`.
 """
 
 import contextlib
-import numbers
 import warnings
 
 import keras
@@ -26,6 +25,7 @@ from keras_sparse_rnn.dst.state import STATE_ATTR, DynamicSparsityState
 from keras_sparse_rnn.layers import guard
 from keras_sparse_rnn.model_utils import sparse_weight_info
 from keras_sparse_rnn.step_plan import StepPlan, check_start, check_stop
+from keras_sparse_rnn.validation import check_fraction, check_int, check_verbose
 
 
 class _EveryEpoch(int):
@@ -36,12 +36,6 @@ class _EveryEpoch(int):
 
 
 _DEFAULT_EVERY_EPOCHS = _EveryEpoch(1)
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 class DynamicSparsity(keras.callbacks.Callback):
@@ -205,8 +199,9 @@ class DynamicSparsity(keras.callbacks.Callback):
                 "DynamicSparsity runs on the TensorFlow backend only, got "
                 f"KERAS_BACKEND={keras.backend.backend()!r}"
             )
-        self.drop_fraction = schedules.validate_drop_fraction(drop_fraction)
-        self.schedule = schedules.validate_schedule(schedule)
+        self.drop_fraction = check_fraction(drop_fraction, "drop_fraction",
+                                            include_low=False)
+        self.schedule = schedules.check_schedule(schedule)
         self.prune = registry.get_prune(prune).name
         grow_method = registry.get_grow(grow)
         self.grow = grow_method.name
@@ -220,8 +215,8 @@ class DynamicSparsity(keras.callbacks.Callback):
                     f"and update_every_steps={update_every_steps!r}: give one "
                     "of them"
                 )
-            self.update_every_steps = _positive_int(
-                update_every_steps, "update_every_steps")
+            self.update_every_steps = check_int(
+                update_every_steps, "update_every_steps", minimum=1)
             self.update_every_epochs = None
         else:
             if update_every_epochs is None:
@@ -229,8 +224,8 @@ class DynamicSparsity(keras.callbacks.Callback):
                     "update_every_epochs and update_every_steps are both None:"
                     " give one of them (a positive int)"
                 )
-            self.update_every_epochs = _positive_int(
-                update_every_epochs, "update_every_epochs")
+            self.update_every_epochs = check_int(
+                update_every_epochs, "update_every_epochs", minimum=1)
             self.update_every_steps = None
         self.start = check_start(start)
         self.stop = check_stop(stop)
@@ -240,7 +235,7 @@ class DynamicSparsity(keras.callbacks.Callback):
                 f"start must be smaller than stop, got start={self.start!r} "
                 f"and stop={self.stop!r}"
             )
-        self.redistribution = registry.validate_redistribution(redistribution)
+        self.redistribution = registry.check_redistribution(redistribution)
         grow_data = check_grow_data(grow_data)
         if not self._grow_input_cls.uses_gradient and grow_data is not None:
             raise ValueError(
@@ -248,12 +243,8 @@ class DynamicSparsity(keras.callbacks.Callback):
                 f"got grow={grow!r} with grow_data: remove it"
             )
         self.grow_data = grow_data
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        self.seed = int(seed)
-        if verbose not in (0, 1) or isinstance(verbose, bool):
-            raise ValueError(f"verbose must be 0 or 1, got {verbose!r}")
-        self.verbose = verbose
+        self.seed = check_int(seed, "seed", minimum=0)
+        self.verbose = check_verbose(verbose)
         self.updates = []
         # Set by `_setup` for one model:
         self._setup_model = None
@@ -471,11 +462,10 @@ class DynamicSparsity(keras.callbacks.Callback):
                 "epoch_end updates by epochs, but the callback has "
                 f"update_every_steps={self.update_every_steps}: call step_end "
                 "after each step instead")
-        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
-            raise ValueError(f"epoch must be an int >= 0, got {epoch!r}")
+        epoch = check_int(epoch, "epoch", minimum=0)
         with self._signal.given(loss_fn, batch, gradients):
             self._epoch_records = []
-            return self._maybe_update(completed_epochs=int(epoch) + 1)
+            return self._maybe_update(completed_epochs=epoch + 1)
 
     def _check_attached(self, name):
         if self._setup_model is None or self.model is None:
@@ -507,13 +497,13 @@ class DynamicSparsity(keras.callbacks.Callback):
 
     def _drop_fraction(self, index, step, drop_fraction):
         if drop_fraction is not None:
-            return schedules.check_fraction(drop_fraction, "drop_fraction")
+            return check_fraction(drop_fraction, "drop_fraction")
         if self._schedule_fn is None:  # called before any training
             stop = self.stop if isinstance(self.stop, int) else None
             self._schedule_fn = schedules.get(
                 self.schedule, self.drop_fraction, decay_steps=stop)
-        return schedules.check_fraction(self._schedule_fn(index, step),
-                                        "schedule")
+        return check_fraction(self._schedule_fn(index, step), "schedule",
+                              verb="return")
 
     def update_topology(self, step=None, drop_fraction=None, loss_fn=None,
                         batch=None, gradients=None):

@@ -116,9 +116,10 @@ def get_grow(name, arg="grow"):
     return _GROW[name]
 
 
-def validate_redistribution(value, arg="redistribution"):
+def check_redistribution(value, name="redistribution"):
+    """`"none"` or `"gates"`."""
     if not isinstance(value, str) or value not in REDISTRIBUTIONS:
-        raise ValueError(f"{arg} must be one of {list(REDISTRIBUTIONS)}, got "
+        raise ValueError(f"{name} must be one of {list(REDISTRIBUTIONS)}, got "
                          f"{value!r}")
     return value
 

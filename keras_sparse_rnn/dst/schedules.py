@@ -12,26 +12,15 @@ of optimizer steps done when the update runs. The fraction must be in [0, 1);
 """
 
 import math
-import numbers
 
 import numpy as np
 import tensorflow as tf
 
-from keras_sparse_rnn.validation import validate_fraction, validate_sparsity
+from keras_sparse_rnn.validation import check_fraction, check_int, check_number
 
 CONSTANT = "constant"
 COSINE = "cosine"
 NAMES = (CONSTANT, COSINE)
-
-
-def validate_drop_fraction(value, name="drop_fraction"):
-    """Returns `value` as a float if it is a number in (0, 1), else raises."""
-    return validate_fraction(value, name, include_low=False)
-
-
-def check_fraction(value, where="schedule"):
-    """Checks a fraction a schedule returned: a real number in [0, 1)."""
-    return validate_fraction(value, where, verb="return")
 
 
 class ConstantSchedule:
@@ -47,7 +36,8 @@ class ConstantSchedule:
     """
 
     def __init__(self, drop_fraction):
-        self.drop_fraction = validate_drop_fraction(drop_fraction)
+        self.drop_fraction = check_fraction(drop_fraction, "drop_fraction",
+                                            include_low=False)
 
     def __call__(self, update_index, step):
         return self.drop_fraction
@@ -76,14 +66,9 @@ class CosineSchedule:
     """
 
     def __init__(self, drop_fraction, decay_steps):
-        self.drop_fraction = validate_drop_fraction(drop_fraction)
-        if (isinstance(decay_steps, bool)
-                or not isinstance(decay_steps, numbers.Integral)
-                or decay_steps < 1):
-            raise ValueError(
-                f"decay_steps must be a positive int, got {decay_steps!r}"
-            )
-        self.decay_steps = int(decay_steps)
+        self.drop_fraction = check_fraction(drop_fraction, "drop_fraction",
+                                            include_low=False)
+        self.decay_steps = check_int(decay_steps, "decay_steps", minimum=1)
 
     def __call__(self, update_index, step):
         t = min(max(int(step), 0), self.decay_steps)
@@ -96,7 +81,7 @@ class CosineSchedule:
         return f"CosineSchedule({self.drop_fraction}, {self.decay_steps})"
 
 
-def validate_schedule(schedule):
+def check_schedule(schedule):
     """`"constant"`, `"cosine"` or a callable, else a `ValueError`."""
     if callable(schedule):
         return schedule
@@ -117,7 +102,7 @@ def get(schedule, drop_fraction, decay_steps=None):
         drop_fraction: the initial fraction `zeta_0`.
         decay_steps: the step where `"cosine"` reaches 0 (required for it).
     """
-    schedule = validate_schedule(schedule)
+    schedule = check_schedule(schedule)
     if callable(schedule):
         return schedule
     if schedule == CONSTANT:
@@ -132,35 +117,24 @@ def get(schedule, drop_fraction, decay_steps=None):
 
 # Sparsity schedules of gradual pruning -------------------------------------
 
-def _validate_int(value, name, minimum):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-            or value < minimum):
-        raise ValueError(
-            f"{name} must be an int >= {minimum}, got {value!r}"
-        )
-    return int(value)
-
-
 def check_pruning_schedule(final_sparsity, initial_sparsity, begin_step,
                        end_step, power):
-    final_sparsity = validate_sparsity(final_sparsity, "final_sparsity")
-    initial_sparsity = validate_sparsity(initial_sparsity, "initial_sparsity")
+    final_sparsity = check_fraction(final_sparsity, "final_sparsity")
+    initial_sparsity = check_fraction(initial_sparsity, "initial_sparsity")
     if final_sparsity < initial_sparsity:
         raise ValueError(
             "final_sparsity must be >= initial_sparsity (pruning never "
             f"regrows weights), got final_sparsity={final_sparsity} and "
             f"initial_sparsity={initial_sparsity}"
         )
-    begin_step = _validate_int(begin_step, "begin_step", 0)
+    begin_step = check_int(begin_step, "begin_step", minimum=0)
     if end_step is not None:
-        end_step = _validate_int(end_step, "end_step", 0)
+        end_step = check_int(end_step, "end_step", minimum=0)
         if end_step <= begin_step:
             raise ValueError(
                 f"end_step must be > begin_step ({begin_step}), got {end_step}"
             )
-    if (isinstance(power, bool) or not isinstance(power, numbers.Real)
-            or not np.isfinite(power) or power <= 0):
-        raise ValueError(f"power must be a number > 0, got {power!r}")
+    power = check_number(power, "power", minimum=0, exclusive_minimum=True)
     return final_sparsity, initial_sparsity, begin_step, end_step, power
 
 
@@ -196,7 +170,7 @@ def polynomial_decay_sparsity(step, *, final_sparsity, end_step,
     >>> polynomial_decay_sparsity(500, final_sparsity=0.8, end_step=1000)
     0.699999988079071
     """
-    step = _validate_int(step, "step", 0)
+    step = check_int(step, "step", minimum=0)
     final_sparsity, initial_sparsity, begin_step, end_step, power = (
         check_pruning_schedule(final_sparsity, initial_sparsity, begin_step,
                            end_step, power))
@@ -229,10 +203,10 @@ def is_pruning_step(step, *, begin_step, end_step, frequency):
     never prunes at `end_step` and `final_sparsity` is not reached, in tfmot
     as here. tfmot's first training step is step 1, so step 0 never prunes.
     """
-    step = _validate_int(step, "step", 0)
-    begin_step = _validate_int(begin_step, "begin_step", 0)
-    end_step = _validate_int(end_step, "end_step", 0)
-    frequency = _validate_int(frequency, "frequency", 1)
+    step = check_int(step, "step", minimum=0)
+    begin_step = check_int(begin_step, "begin_step", minimum=0)
+    end_step = check_int(end_step, "end_step", minimum=0)
+    frequency = check_int(frequency, "frequency", minimum=1)
     return (step >= 1 and begin_step <= step <= end_step
             and (step - begin_step) % frequency == 0)
 
@@ -256,7 +230,7 @@ def gradual_schedule(total_steps):
     short of the final sparsity. The examples and the tfmot baseline use it,
     so that both prune on the same steps.
     """
-    total_steps = _validate_int(total_steps, "total_steps", 1)
+    total_steps = check_int(total_steps, "total_steps", minimum=1)
     frequency = max(1, total_steps // 100)
     end_step = max(frequency, int(0.75 * total_steps) // frequency * frequency)
     return frequency, end_step
@@ -272,8 +246,8 @@ def mean_density(final_sparsity, planned_steps, steps_done):
     are about the dense ones times this (float64 arithmetic; tfmot's float32
     rounding is negligible). `1.0` when no step was trained.
     """
-    final_sparsity = validate_sparsity(final_sparsity, "final_sparsity")
-    steps_done = _validate_int(steps_done, "steps_done", 0)
+    final_sparsity = check_fraction(final_sparsity, "final_sparsity")
+    steps_done = check_int(steps_done, "steps_done", minimum=0)
     if steps_done == 0:
         return 1.0
     frequency, end_step = gradual_schedule(planned_steps)

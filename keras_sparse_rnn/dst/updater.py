@@ -241,7 +241,7 @@ def _prune_and_grow(weight, mask, grow_input, drop_fraction, seed, gates=1,
                     redistribution="none"):
     prune_method = registry.get_prune(prune)
     grow_method = registry.get_grow(grow)
-    registry.validate_redistribution(redistribution)
+    registry.check_redistribution(redistribution)
     shape = weight.shape
     rows, cols = _as_2d_shape(shape)
     block = _block(block_shape, len(shape))

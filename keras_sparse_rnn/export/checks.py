@@ -16,7 +16,7 @@ import numpy as np
 
 from keras_sparse_rnn.export.prepare import all_layers
 from keras_sparse_rnn.export.report import ExportError
-from keras_sparse_rnn.validation import validate_bool, validate_units
+from keras_sparse_rnn.validation import check_bool, check_int
 
 QUANTIZATIONS = (None, "float16", "dynamic_int8", "int8")
 
@@ -52,15 +52,15 @@ def check_options(quantization, representative_data, unroll, streaming,
             "crashes TF 2.21's TFLite calibrator; use unroll=True or 'auto' "
             "(which unrolls int8 files)"
         )
-    validate_bool(streaming, "streaming")
-    validate_bool(sparse_encoding, "sparse_encoding")
+    check_bool(streaming, "streaming")
+    check_bool(sparse_encoding, "sparse_encoding")
     if batch_size is not None:
-        validate_units(batch_size, "batch_size")
+        check_int(batch_size, "batch_size", minimum=1)
     if sequence_length is not None:
-        validate_units(sequence_length, "sequence_length")
+        check_int(sequence_length, "sequence_length", minimum=1)
     if verify is None:
         raise ValueError("verify must be True, False or input data, got None")
-    validate_bool(compare_dense, "compare_dense")
+    check_bool(compare_dense, "compare_dense")
 
 
 def writable_path(path):

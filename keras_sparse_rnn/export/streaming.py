@@ -287,9 +287,9 @@ def streaming_model(model, batch_size=1):
     >>> info.state_names
     ['sparse_lstm_state_0', 'sparse_lstm_state_1']
     """
-    from keras_sparse_rnn.validation import validate_units
+    from keras_sparse_rnn.validation import check_int
 
-    batch_size = validate_units(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     if not isinstance(model, keras.Model):
         raise ValueError(
             f"model must be a keras.Model, got {type(model).__name__}"

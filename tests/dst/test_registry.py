@@ -20,7 +20,7 @@ def test_unknown_names_list_the_allowed_ones():
     with pytest.raises(ValueError, match=r"grow must be one of .*got 'hebbian'"):
         registry.get_grow("hebbian")
     with pytest.raises(ValueError, match=r"redistribution must be one of \['none', 'gates'\]"):
-        registry.validate_redistribution("layers")
+        registry.check_redistribution("layers")
 
 
 def test_register_errors():

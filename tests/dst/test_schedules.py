@@ -3,6 +3,7 @@ import math
 import pytest
 
 from keras_sparse_rnn.dst import schedules
+from keras_sparse_rnn.validation import check_fraction
 
 
 def test_constant_schedule():
@@ -37,22 +38,24 @@ def test_cosine_needs_decay_steps():
 @pytest.mark.parametrize("value", [0, 1, 1.2, -0.1, float("nan"), "0.3", True])
 def test_bad_drop_fraction(value):
     with pytest.raises(ValueError, match=r"drop_fraction must be"):
-        schedules.validate_drop_fraction(value)
+        schedules.ConstantSchedule(value)
+    with pytest.raises(ValueError, match=r"drop_fraction must be"):
+        schedules.CosineSchedule(value, decay_steps=10)
 
 
 def test_bad_schedule_name():
     with pytest.raises(ValueError, match=r"schedule must be one of \['constant', 'cosine'\]"):
-        schedules.validate_schedule("linear")
+        schedules.check_schedule("linear")
 
 
 @pytest.mark.parametrize("value", [1.0, -0.01, "x", None])
-def test_check_fraction_rejects(value):
+def test_schedule_output_check_rejects(value):
     with pytest.raises(ValueError, match=r"schedule must return a number in \[0, 1\)"):
-        schedules.check_fraction(value)
+        check_fraction(value, "schedule", verb="return")
 
 
-def test_check_fraction_accepts_zero():
-    assert schedules.check_fraction(0) == 0.0
+def test_schedule_output_check_accepts_zero():
+    assert check_fraction(0, "schedule", verb="return") == 0.0
 
 
 def test_cosine_bad_decay_steps():
