@@ -63,3 +63,18 @@ def test_readme_code_blocks_run(tmp_path, monkeypatch, capsys):
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "batch 1" in result.stdout
+
+
+@pytest.mark.slow
+def test_architecture_code_blocks_run(capsys):
+    """ARCHITECTURE.md's worked examples (a new DST criterion, a new grow
+    signal) run as written, in one namespace, and print what they say."""
+    import keras
+
+    blocks = python_blocks((ROOT / "ARCHITECTURE.md").read_text())
+    assert len(blocks) == 2
+    keras.backend.clear_session()
+    namespace = {}
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"ARCHITECTURE.md python block {i + 1}", "exec"), namespace)
+    assert "[True, True]" in capsys.readouterr().out
