@@ -209,6 +209,20 @@ def set_threads(threads):
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
+def time_budget(callback_base, minutes):
+    """A callback that stops training after `minutes` of wall time (at the
+    end of a batch). `callback_base` is `keras.callbacks.Callback` (or
+    tf_keras's)."""
+    deadline = time.monotonic() + 60 * minutes
+
+    class TimeBudget(callback_base):
+        def on_train_batch_end(self, batch, logs=None):
+            if time.monotonic() > deadline:
+                self.model.stop_training = True
+
+    return TimeBudget()
+
+
 def write_json_atomic(path, value):
     """Writes JSON to `path` through a temporary file: a kill leaves the old
     file or the new one, never half of one."""
@@ -360,15 +374,6 @@ def make_callbacks(args, config, steps_per_epoch, epochs, grow_data):
         def on_test_end(self, logs=None):
             self._reset()
 
-    class TimeBudget(keras.callbacks.Callback):
-        def __init__(self, minutes):
-            super().__init__()
-            self.deadline = time.monotonic() + 60 * minutes
-
-        def on_train_batch_end(self, batch, logs=None):
-            if time.monotonic() > self.deadline:
-                self.model.stop_training = True
-
     callbacks = [ResetStates(), ZarembaSchedule(
         keras_learning_rate(args, config), config["decay"], config["decay_after"])]
     if args.method in ("set", "rigl", "snfs"):
@@ -389,7 +394,7 @@ def make_callbacks(args, config, steps_per_epoch, epochs, grow_data):
     if args.optimizer == "sntasgd":
         callbacks.append(ksr.optimizers.SNTASGDTrigger(monitor="val_loss"))
     if args.time_budget:
-        callbacks.append(TimeBudget(args.time_budget))
+        callbacks.append(time_budget(keras.callbacks.Callback, args.time_budget))
     return callbacks
 
 

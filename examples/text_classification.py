@@ -31,6 +31,9 @@ import pathlib
 import sys
 import time
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import ptb_language_model as ptb_lm  # noqa: E402  (imports no TensorFlow at the top)
+
 METHODS = ("dense", "static", "set", "rigl", "snfs", "gradual")
 DATASETS = {
     # sequence length, splitting punctuation off words (SST is tokenized)
@@ -205,15 +208,6 @@ def make_callbacks(args, steps_per_epoch, grow_data):
     import keras
     import keras_sparse_rnn as ksr
 
-    class TimeBudget(keras.callbacks.Callback):
-        def __init__(self, minutes):
-            super().__init__()
-            self.deadline = time.monotonic() + 60 * minutes
-
-        def on_train_batch_end(self, batch, logs=None):
-            if time.monotonic() > self.deadline:
-                self.model.stop_training = True
-
     callbacks = []
     total = steps_per_epoch * args.epochs
     if args.method in ("set", "rigl", "snfs"):
@@ -234,7 +228,7 @@ def make_callbacks(args, steps_per_epoch, grow_data):
             final_sparsity=args.sparsity, initial_sparsity=0.0, begin_step=0,
             end_step=end_step, frequency=frequency))
     if args.time_budget:
-        callbacks.append(TimeBudget(args.time_budget))
+        callbacks.append(ptb_lm.time_budget(keras.callbacks.Callback, args.time_budget))
     return callbacks
 
 
@@ -245,11 +239,7 @@ def _float(value):
 def train(args):
     import keras
 
-    if args.threads is not None:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    ptb_lm.set_threads(args.threads)
     keras.utils.set_random_seed(args.seed)
     data = load_data(args)
     try:

@@ -44,10 +44,9 @@ import json  # noqa: E402
 import math  # noqa: E402
 import pathlib  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import ptb_language_model as ptb_lm  # noqa: E402  (argparse-level only)
+import ptb_language_model as ptb_lm  # noqa: E402  (imports no TensorFlow at the top)
 
 # The weights tfmot prunes in this model: layer name -> weight names.
 PRUNED = {
@@ -261,18 +260,9 @@ def train(args):
                     sum(float(np.sum(m.numpy())) for m in masks)
                     / sum(int(np.prod(m.shape)) for m in masks))
 
-    class TimeBudget(tf_keras.callbacks.Callback):
-        def __init__(self, minutes):
-            super().__init__()
-            self.deadline = time.monotonic() + 60 * minutes
-
-        def on_train_batch_end(self, batch, logs=None):
-            if time.monotonic() > self.deadline:
-                self.model.stop_training = True
-
     callbacks = [ResetStates(), Schedule(), tfmot.sparsity.keras.UpdatePruningStep()]
     if args.time_budget:
-        callbacks.append(TimeBudget(args.time_budget))
+        callbacks.append(ptb_lm.time_budget(tf_keras.callbacks.Callback, args.time_budget))
     out = pathlib.Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log = ptb_lm.run_log(tf_keras.callbacks.Callback, out / "epochs.json")

@@ -18,39 +18,34 @@ from keras_sparse_rnn.validation import check_fraction
 StepWindow = collections.namedtuple("StepWindow", ["start", "stop", "period"])
 
 
+def _check_step_or_fraction(value, name, first_step, fraction_interval,
+                            allow_none):
+    """An int step >= `first_step`, or a fraction of training (a float in
+    `fraction_interval`, "[0, 1)" or "(0, 1]")."""
+    if value is None and allow_none:
+        return None
+    allowed = (f"{'None, ' if allow_none else ''}an int >= {first_step} "
+               f"(a step) or a float in {fraction_interval} (a fraction of "
+               "training)")
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        if value < first_step:
+            raise ValueError(f"{name} must be {allowed}, got {value}")
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return check_fraction(value, f"{name} as a fraction of training",
+                              include_low=fraction_interval[0] == "[",
+                              include_high=fraction_interval[-1] == "]")
+    raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
 def check_start(value):
     """`start`: an int step >= 0, or a fraction of training in [0, 1)."""
-    if isinstance(value, bool):
-        raise ValueError(f"start must be an int >= 0 (a step) or a float in "
-                         f"[0, 1) (a fraction of training), got {value!r}")
-    if isinstance(value, numbers.Integral):
-        if value < 0:
-            raise ValueError(f"start must be an int >= 0 (a step) or a float "
-                             f"in [0, 1), got {value}")
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return check_fraction(value, "start as a fraction of training")
-    raise ValueError(f"start must be an int >= 0 (a step) or a float in "
-                     f"[0, 1) (a fraction of training), got {value!r}")
+    return _check_step_or_fraction(value, "start", 0, "[0, 1)", allow_none=False)
 
 
 def check_stop(value):
     """`stop`: None, an int step >= 1, or a fraction of training in (0, 1]."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"stop must be None, an int >= 1 (a step) or a float "
-                         f"in (0, 1] (a fraction of training), got {value!r}")
-    if isinstance(value, numbers.Integral):
-        if value < 1:
-            raise ValueError(f"stop must be None, an int >= 1 (a step) or a "
-                             f"float in (0, 1], got {value}")
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return check_fraction(value, "stop as a fraction of training",
-                                 include_low=False, include_high=True)
-    raise ValueError(f"stop must be None, an int >= 1 (a step) or a float in "
-                     f"(0, 1] (a fraction of training), got {value!r}")
+    return _check_step_or_fraction(value, "stop", 1, "(0, 1]", allow_none=True)
 
 
 class StepPlan:
