@@ -254,6 +254,18 @@ class SparseLayerMixin:
             )
         self.sparsity[name] = sparsity
 
+    def _reconfigure(self, name, sparsity):
+        """Checks a new `sparsity` of weight `name` (it must leave the
+        weight some active weights) and configures it; returns the
+        weight's `SparseWeight` and the checked sparsity."""
+        spec = self._sparse_registry.specs[name]
+        sparsity = _matrix_sparsity(sparsity)
+        masks_lib.check_not_empty(spec.weight.shape, sparsity, spec.gates,
+                                  spec.block_shape,
+                                  f"{self._description()}, weight '{name}'")
+        self.set_configured_sparsity(name, sparsity)
+        return spec, sparsity
+
     def set_matrix_sparsity(self, name, sparsity, reinitialize=True):
         """Re-draws the mask of weight `name` at `sparsity`.
 
@@ -261,12 +273,7 @@ class SparseLayerMixin:
         `reinitialize`), then masked: call it before training. It updates
         `self.sparsity`, so the config and later loads expect the new count.
         """
-        spec = self._sparse_registry.specs[name]
-        sparsity = _matrix_sparsity(sparsity)
-        masks_lib.check_not_empty(spec.weight.shape, sparsity, spec.gates,
-                                  spec.block_shape,
-                                  f"{self._description()}, weight '{name}'")
-        self.set_configured_sparsity(name, sparsity)
+        spec, sparsity = self._reconfigure(name, sparsity)
         values = masks_lib.random_mask(
             spec.weight.shape, sparsity,
             self._mask_stream_seed(spec.weight, name), spec.gates,
@@ -284,12 +291,7 @@ class SparseLayerMixin:
         per gate for a list, whole blocks for a block-sparse weight), zeroes
         the others and sets the configured sparsity: how a trained dense
         weight becomes a sparse one (`keras_sparse_rnn.sparsify`)."""
-        spec = self._sparse_registry.specs[name]
-        sparsity = _matrix_sparsity(sparsity)
-        masks_lib.check_not_empty(spec.weight.shape, sparsity, spec.gates,
-                                  spec.block_shape,
-                                  f"{self._description()}, weight '{name}'")
-        self.set_configured_sparsity(name, sparsity)
+        spec, sparsity = self._reconfigure(name, sparsity)
         weight = np.asarray(keras.ops.convert_to_numpy(spec.weight))
         mask = masks_lib.magnitude_mask(weight, sparsity, spec.gates, spec.block_shape)
         with guard.unchecked():

@@ -104,8 +104,19 @@ class SparseRNNMixin:
     """
 
     def _init_rnn(self, cell, kwargs):
-        """`keras.layers.RNN.__init__`, then what `keras.layers.LSTM`,
-        `GRU` (and every Keras RNN layer) set after it."""
+        """`keras.layers.RNN.__init__`, then what `keras.layers.LSTM` and
+        `GRU` set after it (with `_init_cudnn`).
+
+        `SparseLSTM` and `SparseGRU` cannot call `keras.layers.LSTM.__init__`
+        / `GRU.__init__`: those build a `keras.layers.LSTMCell` / `GRUCell`
+        of their own, with no way to pass another cell class. That spare
+        cell would draw the seeds its initializers and dropout are not given
+        from Python's global generator (and make a variable): after the same
+        `keras.utils.set_random_seed`, the sparse layer would no longer get
+        the initial weights and dropout masks of the Keras layer. So they
+        call this and `_init_cudnn`, which tests/layers/test_keras_parity.py
+        compares with the Keras layer of the same arguments.
+        """
         keras.layers.RNN.__init__(self, cell, **kwargs)
         self.input_spec = keras.InputSpec(ndim=3)
         # Errors about the cell's weights name this layer, the user's.

@@ -62,13 +62,7 @@ class SparseGRU(SparseRNNMixin, keras.layers.GRU):
             **cell_arguments(keras.layers.GRUCell, kwargs),
         )
         use_cudnn = kwargs.pop("use_cudnn", "auto")
-        # Not keras.layers.GRU.__init__: it builds a keras.layers.GRUCell of
-        # its own, with no way to pass another cell class. That spare cell
-        # would draw the seeds its initializers and dropout are not given
-        # from Python's global generator (and make a variable): after the
-        # same `keras.utils.set_random_seed`, this layer would no longer get
-        # the initial weights and dropout masks of a `keras.layers.GRU`.
-        # So: RNN's __init__, then the rest of GRU's, which
-        # tests/layers/test_keras_parity.py compares with Keras's.
+        # Not keras.layers.GRU.__init__, which would build a GRUCell of
+        # its own: why, in SparseRNNMixin._init_rnn.
         self._init_rnn(cell, kwargs)
         self._init_cudnn(use_cudnn, reset_after=cell.reset_after)

@@ -61,13 +61,7 @@ class SparseLSTM(SparseRNNMixin, keras.layers.LSTM):
             **cell_arguments(keras.layers.LSTMCell, kwargs),
         )
         use_cudnn = kwargs.pop("use_cudnn", "auto")
-        # Not keras.layers.LSTM.__init__: it builds a keras.layers.LSTMCell of
-        # its own, with no way to pass another cell class. That spare cell
-        # would draw the seeds its initializers and dropout are not given
-        # from Python's global generator (and make a variable): after the
-        # same `keras.utils.set_random_seed`, this layer would no longer get
-        # the initial weights and dropout masks of a `keras.layers.LSTM`.
-        # So: RNN's __init__, then the rest of LSTM's, which
-        # tests/layers/test_keras_parity.py compares with Keras's.
+        # Not keras.layers.LSTM.__init__, which would build a LSTMCell of
+        # its own: why, in SparseRNNMixin._init_rnn.
         self._init_rnn(cell, kwargs)
         self._init_cudnn(use_cudnn)
