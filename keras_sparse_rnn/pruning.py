@@ -59,12 +59,7 @@ def _record_sparsity(layer, name, count, size):
         raise RuntimeError(
             f"Layer '{layer.name}': no sparsity gives {count} of {size}"
         )
-    if not isinstance(layer.sparsity, dict):
-        object.__setattr__(
-            layer, "sparsity",
-            {n: layer.sparsity for n in layer._sparse_registry.specs},
-        )
-    layer.sparsity[name] = sparsity
+    layer.set_configured_sparsity(name, sparsity)
 
 
 def prune_to_sparsity(spec, sparsity):

@@ -77,6 +77,13 @@ def set_layer_weights(layer, weights):
             variable.assign(values[id(variable)])
 
 
+def _matrix_sparsity(value, name="sparsity"):
+    """One matrix's sparsity: a float, or a list of one float per gate."""
+    if isinstance(value, (list, tuple)):
+        return [validate_sparsity(v, name) for v in value]
+    return validate_sparsity(value, name)
+
+
 class _Registry:
     """Holds a layer's `SparseWeight` records and initializers.
 
@@ -105,18 +112,10 @@ class SparseLayerMixin:
 
     def _init_sparsity(self, sparsity, mask_seed, block=None):
         if isinstance(sparsity, dict):
-            checked = {}
-            for key, value in sparsity.items():
-                if isinstance(value, (list, tuple)):
-                    checked[key] = [
-                        validate_sparsity(v, f"sparsity[{key!r}]")
-                        for v in value
-                    ]
-                else:
-                    checked[key] = validate_sparsity(
-                        value, f"sparsity[{key!r}]"
-                    )
-            sparsity = checked
+            sparsity = {
+                key: _matrix_sparsity(value, f"sparsity[{key!r}]")
+                for key, value in sparsity.items()
+            }
         else:
             sparsity = validate_sparsity(sparsity)
         # Plain attributes: Keras would wrap dicts to track sub-layers, and a
@@ -233,6 +232,40 @@ class SparseLayerMixin:
         """List of `SparseWeight` records (weight, mask, gates, ...)."""
         return list(self._sparse_registry.specs.values())
 
+    def set_configured_sparsity(self, name, sparsity):
+        """Sets the sparsity the config gives weight `name`, mask untouched.
+
+        For code that changes a mask itself (pruning): the config, and the
+        checks on load, then expect the mask's new count. `sparsity` is a
+        float, or a list of one float per gate. A float `self.sparsity`
+        becomes a dict with one entry per sparse weight.
+        """
+        if name not in self._sparse_registry.specs:
+            raise ValueError(
+                f"{self._description()}: '{name}' is not a sparse weight of "
+                f"this layer; its sparse weights are "
+                f"{list(self._sparse_registry.specs)}"
+            )
+        sparsity = _matrix_sparsity(sparsity)
+        if not isinstance(self.sparsity, dict):
+            object.__setattr__(
+                self, "sparsity",
+                {n: self.sparsity for n in self._sparse_registry.specs},
+            )
+        self.sparsity[name] = sparsity
+
+    def _reconfigure(self, name, sparsity):
+        """Checks a new `sparsity` of weight `name` (it must leave the
+        weight some active weights) and configures it; returns the
+        weight's `SparseWeight` and the checked sparsity."""
+        spec = self._sparse_registry.specs[name]
+        sparsity = _matrix_sparsity(sparsity)
+        masks_lib.check_not_empty(spec.weight.shape, sparsity, spec.gates,
+                                  spec.block_shape,
+                                  f"{self._description()}, weight '{name}'")
+        self.set_configured_sparsity(name, sparsity)
+        return spec, sparsity
+
     def set_matrix_sparsity(self, name, sparsity, reinitialize=True):
         """Re-draws the mask of weight `name` at `sparsity`.
 
@@ -240,19 +273,7 @@ class SparseLayerMixin:
         `reinitialize`), then masked: call it before training. It updates
         `self.sparsity`, so the config and later loads expect the new count.
         """
-        spec = self._sparse_registry.specs[name]
-        if isinstance(sparsity, (list, tuple)):
-            sparsity = [validate_sparsity(s) for s in sparsity]
-        else:
-            sparsity = validate_sparsity(sparsity)
-        if not isinstance(self.sparsity, dict):
-            object.__setattr__(
-                self, "sparsity", {n: self.sparsity for n in self._sparse_registry.specs}
-            )
-        masks_lib.check_not_empty(spec.weight.shape, sparsity, spec.gates,
-                                  spec.block_shape,
-                                  f"{self._description()}, weight '{name}'")
-        self.sparsity[name] = sparsity
+        spec, sparsity = self._reconfigure(name, sparsity)
         values = masks_lib.random_mask(
             spec.weight.shape, sparsity,
             self._mask_stream_seed(spec.weight, name), spec.gates,
@@ -270,19 +291,7 @@ class SparseLayerMixin:
         per gate for a list, whole blocks for a block-sparse weight), zeroes
         the others and sets the configured sparsity: how a trained dense
         weight becomes a sparse one (`keras_sparse_rnn.sparsify`)."""
-        spec = self._sparse_registry.specs[name]
-        if isinstance(sparsity, (list, tuple)):
-            sparsity = [validate_sparsity(s) for s in sparsity]
-        else:
-            sparsity = validate_sparsity(sparsity)
-        masks_lib.check_not_empty(spec.weight.shape, sparsity, spec.gates,
-                                  spec.block_shape,
-                                  f"{self._description()}, weight '{name}'")
-        if not isinstance(self.sparsity, dict):
-            object.__setattr__(
-                self, "sparsity", {n: self.sparsity for n in self._sparse_registry.specs}
-            )
-        self.sparsity[name] = sparsity
+        spec, sparsity = self._reconfigure(name, sparsity)
         weight = np.asarray(keras.ops.convert_to_numpy(spec.weight))
         mask = masks_lib.magnitude_mask(weight, sparsity, spec.gates, spec.block_shape)
         with guard.unchecked():

@@ -1,13 +1,15 @@
+"""The sparse GRU cell: `keras.layers.GRUCell` with masked kernels."""
+
 import keras
 
-from keras_sparse_rnn.layers.base import SparseLayerMixin
-from keras_sparse_rnn.validation import validate_bool, validate_rate, validate_units
+from keras_sparse_rnn.layers.recurrent import SparseCellMixin, check_dropout_rates
+from keras_sparse_rnn.validation import validate_bool, validate_units
 
 GRU_GATES = ("z", "r", "h")
 
 
 @keras.saving.register_keras_serializable(package="keras_sparse_rnn")
-class SparseGRUCell(SparseLayerMixin, keras.layers.GRUCell):
+class SparseGRUCell(SparseCellMixin, keras.layers.GRUCell):
     """Cell class for a sparse GRU layer.
 
     A drop-in for `keras.layers.GRUCell` whose kernel `(input_dim, 3 * units)`
@@ -40,12 +42,12 @@ class SparseGRUCell(SparseLayerMixin, keras.layers.GRUCell):
             `keras.utils.set_random_seed` seeds) and stores it in the config.
         block: `None`, or `(1, 4)`: weights on or off in blocks of 4
             consecutive inputs of one output (see `SparseLSTMCell`).
-        activation, recurrent_activation, use_bias, kernel_initializer,
-        recurrent_initializer, bias_initializer, kernel_regularizer,
-        recurrent_regularizer, bias_regularizer, kernel_constraint,
-        recurrent_constraint, bias_constraint, dropout, recurrent_dropout,
-        reset_after, seed: as in `keras.layers.GRUCell`. A constraint of
-            yours is applied to the weights first, then the mask.
+        **kwargs: every argument of `keras.layers.GRUCell` (`activation`,
+            `recurrent_activation`, `use_bias`, the initializers,
+            regularizers and constraints, `dropout`, `recurrent_dropout`,
+            `reset_after`, `seed`, ...), with its meaning and default;
+            `dropout` and `recurrent_dropout` must be in [0, 1). A constraint
+            of yours is applied to the weights first, then the mask.
 
     Call arguments:
         inputs: A 2D tensor, with shape `(batch, features)`.
@@ -66,79 +68,16 @@ class SparseGRUCell(SparseLayerMixin, keras.layers.GRUCell):
     [24, 12]
     """
 
-    def __init__(
-        self,
-        units,
-        sparsity=0.5,
-        sparse_kernel=True,
-        sparse_recurrent_kernel=True,
-        mask_seed=None,
-        block=None,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        reset_after=True,
-        seed=None,
-        **kwargs,
-    ):
+    def __init__(self, units, sparsity=0.5, sparse_kernel=True,
+                 sparse_recurrent_kernel=True, mask_seed=None, block=None,
+                 **kwargs):
         units = validate_units(units)
-        validate_rate(dropout, "dropout")
-        validate_rate(recurrent_dropout, "recurrent_dropout")
-        validate_bool(reset_after, "reset_after")
-        super().__init__(
-            units,
-            activation=activation,
-            recurrent_activation=recurrent_activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            reset_after=reset_after,
-            seed=seed,
-            **kwargs,
-        )
-        self.sparse_kernel = validate_bool(sparse_kernel, "sparse_kernel")
-        self.sparse_recurrent_kernel = validate_bool(
-            sparse_recurrent_kernel, "sparse_recurrent_kernel"
-        )
-        self._init_sparsity(sparsity, mask_seed, block)
-
-    def _planned_sparse_weights(self):
-        return ((["kernel"] if self.sparse_kernel else [])
-                + (["recurrent_kernel"] if self.sparse_recurrent_kernel else []))
+        check_dropout_rates(kwargs)
+        validate_bool(kwargs.get("reset_after", True), "reset_after")
+        super().__init__(units, **kwargs)
+        self._init_cell_sparsity(sparsity, sparse_kernel,
+                                 sparse_recurrent_kernel, mask_seed, block)
 
     def build(self, input_shape):
         super().build(input_shape)
-        if self.sparse_kernel:
-            self._add_mask("kernel", 3, GRU_GATES,
-                           initializer=self.kernel_initializer)
-        if self.sparse_recurrent_kernel:
-            self._add_mask("recurrent_kernel", 3, GRU_GATES,
-                           initializer=self.recurrent_initializer)
-        self._check_sparsity_keys()
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(self._sparsity_config())
-        config["sparse_kernel"] = self.sparse_kernel
-        config["sparse_recurrent_kernel"] = self.sparse_recurrent_kernel
-        return config
+        self._mask_planned_weights(3, GRU_GATES)

@@ -1,14 +1,14 @@
-import keras
-from keras.src import backend
-from keras.src.layers.input_spec import InputSpec
+"""The sparse LSTM layer: `keras.layers.LSTM` over a `SparseLSTMCell`."""
 
-from keras_sparse_rnn.layers.base import set_layer_weights
+import keras
+
+from keras_sparse_rnn.layers.recurrent import SparseRNNMixin, cell_arguments
 from keras_sparse_rnn.layers.sparse_lstm_cell import SparseLSTMCell
 from keras_sparse_rnn.validation import validate_units
 
 
 @keras.saving.register_keras_serializable(package="keras_sparse_rnn")
-class SparseLSTM(keras.layers.LSTM):
+class SparseLSTM(SparseRNNMixin, keras.layers.LSTM):
     """Long Short-Term Memory layer with sparse kernels.
 
     `keras.layers.LSTM` with a `SparseLSTMCell`: every argument of
@@ -47,39 +47,9 @@ class SparseLSTM(keras.layers.LSTM):
     (32, 10, 4)
     """
 
-    def __init__(
-        self,
-        units,
-        sparsity=0.5,
-        sparse_kernel=True,
-        sparse_recurrent_kernel=True,
-        mask_seed=None,
-        block=None,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        unit_forget_bias=True,
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        seed=None,
-        return_sequences=False,
-        return_state=False,
-        go_backwards=False,
-        stateful=False,
-        unroll=False,
-        use_cudnn="auto",
-        **kwargs,
-    ):
+    def __init__(self, units, sparsity=0.5, sparse_kernel=True,
+                 sparse_recurrent_kernel=True, mask_seed=None, block=None,
+                 **kwargs):
         cell = SparseLSTMCell(
             validate_units(units),
             sparsity=sparsity,
@@ -87,87 +57,11 @@ class SparseLSTM(keras.layers.LSTM):
             sparse_recurrent_kernel=sparse_recurrent_kernel,
             mask_seed=mask_seed,
             block=block,
-            activation=activation,
-            recurrent_activation=recurrent_activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            unit_forget_bias=unit_forget_bias,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            dtype=kwargs.get("dtype", None),
-            trainable=kwargs.get("trainable", True),
             name="lstm_cell",
-            seed=seed,
-            implementation=kwargs.pop("implementation", 2),
+            **cell_arguments(keras.layers.LSTMCell, kwargs),
         )
-        # keras.layers.LSTM.__init__ builds its own LSTMCell; skip to RNN's
-        # and repeat the rest of LSTM's set-up (input spec, cuDNN choice).
-        keras.layers.RNN.__init__(
-            self,
-            cell,
-            return_sequences=return_sequences,
-            return_state=return_state,
-            go_backwards=go_backwards,
-            stateful=stateful,
-            unroll=unroll,
-            activity_regularizer=activity_regularizer,
-            **kwargs,
-        )
-        self.input_spec = InputSpec(ndim=3)
-        # Errors about the cell's weights name this layer, the user's.
-        cell._owner_description = f"{type(self).__name__} '{self.name}'"
-        if use_cudnn not in ("auto", True, False):
-            raise ValueError(
-                "use_cudnn must be one of 'auto', True, False, "
-                f"got {use_cudnn!r}"
-            )
-        self.use_cudnn = use_cudnn
-        if (
-            backend.backend() == "tensorflow"
-            and backend.cudnn_ok(
-                cell.activation,
-                cell.recurrent_activation,
-                self.unroll,
-                cell.use_bias,
-            )
-            and use_cudnn in (True, "auto")
-        ):
-            self.supports_jit = False
-
-    @property
-    def sparsity(self):
-        return self.cell.sparsity
-
-    @property
-    def mask_seed(self):
-        return self.cell.mask_seed
-
-    @property
-    def block(self):
-        return self.cell.block
-
-    def set_weights(self, weights):
-        """As `SparseLayerMixin.set_weights`: the list of `get_weights()`, or
-        the Keras counterpart's (no masks); weights outside the masks must
-        be zero."""
-        set_layer_weights(self, weights)
-
-    @property
-    def sparse_weights(self):
-        """List of `(weight, mask)` variable pairs of the cell."""
-        return self.cell.sparse_weights
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(self.cell._sparsity_config())
-        config["sparse_kernel"] = self.cell.sparse_kernel
-        config["sparse_recurrent_kernel"] = self.cell.sparse_recurrent_kernel
-        return config
+        use_cudnn = kwargs.pop("use_cudnn", "auto")
+        # Not keras.layers.LSTM.__init__, which would build a LSTMCell of
+        # its own: why, in SparseRNNMixin._init_rnn.
+        self._init_rnn(cell, kwargs)
+        self._init_cudnn(use_cudnn)

@@ -1,13 +1,15 @@
+"""The sparse LSTM cell: `keras.layers.LSTMCell` with masked kernels."""
+
 import keras
 
-from keras_sparse_rnn.layers.base import SparseLayerMixin
-from keras_sparse_rnn.validation import validate_bool, validate_rate, validate_units
+from keras_sparse_rnn.layers.recurrent import SparseCellMixin, check_dropout_rates
+from keras_sparse_rnn.validation import validate_units
 
 LSTM_GATES = ("i", "f", "c", "o")
 
 
 @keras.saving.register_keras_serializable(package="keras_sparse_rnn")
-class SparseLSTMCell(SparseLayerMixin, keras.layers.LSTMCell):
+class SparseLSTMCell(SparseCellMixin, keras.layers.LSTMCell):
     """Cell class for a sparse LSTM layer.
 
     A drop-in for `keras.layers.LSTMCell` whose kernel and recurrent kernel
@@ -39,11 +41,11 @@ class SparseLSTMCell(SparseLayerMixin, keras.layers.LSTMCell):
             on or off in blocks of 4 consecutive inputs of one output, the
             structure LiteRT's `FULLY_CONNECTED` runs sparse without a
             `DENSIFY` op. Counts, pruning and growth are then per block.
-        activation, recurrent_activation, use_bias, kernel_initializer,
-        recurrent_initializer, bias_initializer, unit_forget_bias,
-        kernel_regularizer, recurrent_regularizer, bias_regularizer,
-        kernel_constraint, recurrent_constraint, bias_constraint, dropout,
-        recurrent_dropout, seed: as in `keras.layers.LSTMCell`. A constraint
+        **kwargs: every argument of `keras.layers.LSTMCell` (`activation`,
+            `recurrent_activation`, `use_bias`, the initializers,
+            regularizers and constraints, `unit_forget_bias`, `dropout`,
+            `recurrent_dropout`, `seed`, ...), with its meaning and default;
+            `dropout` and `recurrent_dropout` must be in [0, 1). A constraint
             of yours is applied to the weights first, then the mask.
 
     Call arguments:
@@ -65,78 +67,15 @@ class SparseLSTMCell(SparseLayerMixin, keras.layers.LSTMCell):
     [32, 16]
     """
 
-    def __init__(
-        self,
-        units,
-        sparsity=0.5,
-        sparse_kernel=True,
-        sparse_recurrent_kernel=True,
-        mask_seed=None,
-        block=None,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        unit_forget_bias=True,
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        seed=None,
-        **kwargs,
-    ):
+    def __init__(self, units, sparsity=0.5, sparse_kernel=True,
+                 sparse_recurrent_kernel=True, mask_seed=None, block=None,
+                 **kwargs):
         units = validate_units(units)
-        validate_rate(dropout, "dropout")
-        validate_rate(recurrent_dropout, "recurrent_dropout")
-        super().__init__(
-            units,
-            activation=activation,
-            recurrent_activation=recurrent_activation,
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            unit_forget_bias=unit_forget_bias,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            seed=seed,
-            **kwargs,
-        )
-        self.sparse_kernel = validate_bool(sparse_kernel, "sparse_kernel")
-        self.sparse_recurrent_kernel = validate_bool(
-            sparse_recurrent_kernel, "sparse_recurrent_kernel"
-        )
-        self._init_sparsity(sparsity, mask_seed, block)
-
-    def _planned_sparse_weights(self):
-        return ((["kernel"] if self.sparse_kernel else [])
-                + (["recurrent_kernel"] if self.sparse_recurrent_kernel else []))
+        check_dropout_rates(kwargs)
+        super().__init__(units, **kwargs)
+        self._init_cell_sparsity(sparsity, sparse_kernel,
+                                 sparse_recurrent_kernel, mask_seed, block)
 
     def build(self, input_shape):
         super().build(input_shape)
-        if self.sparse_kernel:
-            self._add_mask("kernel", 4, LSTM_GATES,
-                           initializer=self.kernel_initializer)
-        if self.sparse_recurrent_kernel:
-            self._add_mask("recurrent_kernel", 4, LSTM_GATES,
-                           initializer=self.recurrent_initializer)
-        self._check_sparsity_keys()
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(self._sparsity_config())
-        config["sparse_kernel"] = self.sparse_kernel
-        config["sparse_recurrent_kernel"] = self.sparse_recurrent_kernel
-        return config
+        self._mask_planned_weights(4, LSTM_GATES)

@@ -1,12 +1,14 @@
-import keras
-from keras.src.layers.input_spec import InputSpec
+"""The sparse Recurrent Highway Network layer: `keras.layers.RNN` over a
+`SparseRHNCell`."""
 
-from keras_sparse_rnn.layers.base import set_layer_weights
+import keras
+
+from keras_sparse_rnn.layers.recurrent import SparseRNNMixin, cell_arguments
 from keras_sparse_rnn.layers.sparse_rhn_cell import SparseRHNCell
 
 
 @keras.saving.register_keras_serializable(package="keras_sparse_rnn")
-class SparseRHN(keras.layers.RNN):
+class SparseRHN(SparseRNNMixin, keras.layers.RNN):
     """Recurrent Highway Network layer with sparse kernels (Zilly et al. 2017).
 
     `keras.layers.RNN` over a `SparseRHNCell`, with the arguments users know
@@ -71,78 +73,15 @@ class SparseRHN(keras.layers.RNN):
     ((32, 10, 4), (32, 4))
     """
 
-    def __init__(
-        self,
-        units,
-        depth,
-        sparsity=0.5,
-        coupled=True,
-        transform_bias=-2.0,
-        activation="tanh",
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        activity_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        seed=None,
-        sparse_kernel=True,
-        sparse_recurrent_kernel=True,
-        mask_seed=None,
-        block=None,
-        return_sequences=False,
-        return_state=False,
-        go_backwards=False,
-        stateful=False,
-        unroll=False,
-        **kwargs,
-    ):
+    def __init__(self, units, depth, sparsity=0.5, **kwargs):
         cell = SparseRHNCell(
             units,
             depth=depth,
             sparsity=sparsity,
-            coupled=coupled,
-            transform_bias=transform_bias,
-            activation=activation,
-            dropout=dropout,
-            recurrent_dropout=recurrent_dropout,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer,
-            kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer,
-            bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint,
-            recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint,
-            seed=seed,
-            sparse_kernel=sparse_kernel,
-            sparse_recurrent_kernel=sparse_recurrent_kernel,
-            mask_seed=mask_seed,
-            block=block,
-            dtype=kwargs.get("dtype", None),
-            trainable=kwargs.get("trainable", True),
             name="rhn_cell",
+            **cell_arguments(SparseRHNCell, kwargs),
         )
-        super().__init__(
-            cell,
-            return_sequences=return_sequences,
-            return_state=return_state,
-            go_backwards=go_backwards,
-            stateful=stateful,
-            unroll=unroll,
-            activity_regularizer=activity_regularizer,
-            **kwargs,
-        )
-        self.input_spec = InputSpec(ndim=3)
-        # Errors about the cell's weights name this layer, the user's.
-        cell._owner_description = f"{type(self).__name__} '{self.name}'"
+        self._init_rnn(cell, kwargs)
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         return super().call(
@@ -176,29 +115,6 @@ class SparseRHN(keras.layers.RNN):
     @property
     def recurrent_dropout(self):
         return self.cell.recurrent_dropout
-
-    @property
-    def sparsity(self):
-        return self.cell.sparsity
-
-    @property
-    def mask_seed(self):
-        return self.cell.mask_seed
-
-    @property
-    def block(self):
-        return self.cell.block
-
-    def set_weights(self, weights):
-        """As `SparseLayerMixin.set_weights`: the list of `get_weights()`, or
-        the Keras counterpart's (no masks); weights outside the masks must
-        be zero."""
-        set_layer_weights(self, weights)
-
-    @property
-    def sparse_weights(self):
-        """List of `(weight, mask)` variable pairs of the cell."""
-        return self.cell.sparse_weights
 
     def get_config(self):
         config = super().get_config()

@@ -1,3 +1,5 @@
+"""The sparse Recurrent Highway Network cell (Zilly et al. 2017)."""
+
 import math
 import numbers
 
@@ -5,7 +7,7 @@ import keras
 from keras import ops
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
-from keras_sparse_rnn.layers.base import SparseLayerMixin
+from keras_sparse_rnn.layers.recurrent import SparseCellMixin
 from keras_sparse_rnn.validation import validate_bool, validate_rate, validate_units
 
 RHN_GATES_COUPLED = ("H", "T")
@@ -34,7 +36,7 @@ def validate_finite_number(value, name):
 
 
 @keras.saving.register_keras_serializable(package="keras_sparse_rnn")
-class SparseRHNCell(SparseLayerMixin, keras.layers.Layer, DropoutRNNCell):
+class SparseRHNCell(SparseCellMixin, keras.layers.Layer, DropoutRNNCell):
     """Cell class for a sparse Recurrent Highway Network (Zilly et al. 2017).
 
     One time step runs `depth` highway micro-layers. With input `x`, previous
@@ -189,11 +191,8 @@ class SparseRHNCell(SparseLayerMixin, keras.layers.Layer, DropoutRNNCell):
 
         self.state_size = units
         self.output_size = units
-        self.sparse_kernel = validate_bool(sparse_kernel, "sparse_kernel")
-        self.sparse_recurrent_kernel = validate_bool(
-            sparse_recurrent_kernel, "sparse_recurrent_kernel"
-        )
-        self._init_sparsity(sparsity, mask_seed, block)
+        self._init_cell_sparsity(sparsity, sparse_kernel,
+                                 sparse_recurrent_kernel, mask_seed, block)
 
     @property
     def gates(self):
@@ -239,15 +238,7 @@ class SparseRHNCell(SparseLayerMixin, keras.layers.Layer, DropoutRNNCell):
             regularizer=self.bias_regularizer,
             constraint=self.bias_constraint,
         )
-        if self.sparse_kernel:
-            self._add_mask("kernel", self.gates, self.gate_names,
-                           initializer=self.kernel_initializer)
-        if self.sparse_recurrent_kernel:
-            for l in range(self.depth):
-                self._add_mask(f"recurrent_kernel_{l}", self.gates,
-                               self.gate_names,
-                               initializer=self.recurrent_initializer)
-        self._check_sparsity_keys()
+        self._mask_planned_weights(self.gates, self.gate_names)
 
     def matrix_sparsity(self, name):
         # "recurrent_kernel" in a dict is the default of every micro-layer.
@@ -320,9 +311,6 @@ class SparseRHNCell(SparseLayerMixin, keras.layers.Layer, DropoutRNNCell):
                 self.recurrent_constraint),
             "bias_constraint": keras.constraints.serialize(self.bias_constraint),
             "seed": self.seed,
-            "sparse_kernel": self.sparse_kernel,
-            "sparse_recurrent_kernel": self.sparse_recurrent_kernel,
         }
         base_config = super().get_config()
-        config.update(self._sparsity_config())
         return {**base_config, **config}

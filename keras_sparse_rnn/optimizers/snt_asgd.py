@@ -26,11 +26,12 @@ def _validate_nonmono(value):
 
 
 @keras.saving.register_keras_serializable(package="keras_sparse_rnn")
-class SNTASGD(keras.optimizers.Optimizer):
+class SNTASGD(keras.optimizers.SGD):
     """Sparse non-monotonically triggered averaged SGD (SNT-ASGD).
 
-    Until it switches, each step is exactly `keras.optimizers.SGD`'s (same
-    `learning_rate`, `momentum`, `nesterov`, clipping and weight decay):
+    Until it switches, each step is `keras.optimizers.SGD`'s, which it
+    subclasses (same `learning_rate`, `momentum`, `nesterov`, clipping and
+    weight decay):
 
     ```python
     w = w - learning_rate * g          # momentum = 0, as Selfish-RNN
@@ -118,8 +119,15 @@ class SNTASGD(keras.optimizers.Optimizer):
                 "use_ema must be False for SNTASGD (it keeps its own average "
                 f"of the weights), got {use_ema!r}"
             )
+        if (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)
+                or not 0.0 <= momentum <= 1.0):
+            raise ValueError(
+                f"momentum must be a number in [0, 1], got {momentum!r}"
+            )
         super().__init__(
             learning_rate=learning_rate,
+            momentum=float(momentum),  # SGD takes floats only
+            nesterov=validate_bool(nesterov, "nesterov"),
             name=name,
             weight_decay=weight_decay,
             clipnorm=clipnorm,
@@ -132,13 +140,6 @@ class SNTASGD(keras.optimizers.Optimizer):
             gradient_accumulation_steps=gradient_accumulation_steps,
             **kwargs,
         )
-        if (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)
-                or not 0.0 <= momentum <= 1.0):
-            raise ValueError(
-                f"momentum must be a number in [0, 1], got {momentum!r}"
-            )
-        self.momentum = float(momentum)
-        self.nesterov = validate_bool(nesterov, "nesterov")
         self.nonmono = _validate_nonmono(nonmono)
         # Made here, not in `build`, so that a switch or a recorded
         # validation value before the first step is kept.
@@ -157,13 +158,10 @@ class SNTASGD(keras.optimizers.Optimizer):
             name="validation_best_old")
 
     def build(self, variables):
-        """Creates the momentums (if `momentum`), averages and counts."""
+        """Creates SGD's momentums (if `momentum`), the averages and counts."""
         if self.built:
             return
         super().build(variables)
-        self.momentums = []
-        if self.momentum != 0:
-            self.momentums = self.add_optimizer_variables(variables, "momentum")
         self._averages = self.add_optimizer_variables(variables, "average")
         counts = []
         for variable, average in zip(variables, self._averages):
@@ -184,35 +182,8 @@ class SNTASGD(keras.optimizers.Optimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         """SGD's step, then the running average once switched."""
-        learning_rate = ops.cast(learning_rate, variable.dtype)
-        gradient = ops.cast(gradient, variable.dtype)
+        super().update_step(gradient, variable, learning_rate)
         index = self._get_variable_index(variable)
-        m = None
-        if self.momentum != 0:
-            m = self.momentums[index]
-        # keras.optimizers.SGD.update_step, op for op.
-        if m is not None:
-            momentum = ops.cast(self.momentum, variable.dtype)
-            self.assign(
-                m,
-                ops.subtract(
-                    ops.multiply(m, momentum),
-                    ops.multiply(gradient, learning_rate),
-                ),
-            )
-            if self.nesterov:
-                self.assign_add(
-                    variable,
-                    ops.subtract(
-                        ops.multiply(m, momentum),
-                        ops.multiply(gradient, learning_rate),
-                    ),
-                )
-            else:
-                self.assign_add(variable, m)
-        else:
-            self.assign_sub(variable, ops.multiply(gradient, learning_rate))
-
         ops.cond(
             ops.greater_equal(self._switch_iteration, 0),
             lambda: self._update_average(index, variable),
@@ -430,11 +401,7 @@ class SNTASGD(keras.optimizers.Optimizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "momentum": self.momentum,
-            "nesterov": self.nesterov,
-            "nonmono": self.nonmono,
-        })
+        config["nonmono"] = self.nonmono
         return config
 
 

@@ -1,4 +1,5 @@
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -19,15 +20,42 @@ def _run(w, m, g=None, fraction=0.3, seed=SEED, **kw):
 
 def test_update_is_compiled_with_xla():
     # The whole prune-and-grow of a matrix lowers to one XLA computation
-    # (HLO): no op of it falls back to the TensorFlow runtime.
+    # (HLO): the weight, mask, grow input, fraction and seed in, the eight
+    # results out, no op left to the TensorFlow runtime (a custom call) and
+    # no sort (the k best are found by a binary search of the k-th key).
+    # Compiled, it computes what the same function computes eagerly.
     w = np.random.default_rng(0).normal(size=(8, 12)).astype(np.float32)
     m = masks.random_mask(w.shape, 0.5, seed=1)
     args = (tf.constant(w), tf.constant(m), tf.constant(w),
             tf.constant(0.3, tf.float64), SEED)
+    options = dict(gates=1, block_shape=None, prune="magnitude",
+                   grow="gradient", redistribution="none")
     hlo = updater.prune_and_grow.experimental_get_compiler_ir(
-        *args, gates=1, block_shape=None, prune="magnitude", grow="gradient",
-        redistribution="none")(stage="hlo")
-    assert "HloModule" in hlo and "ENTRY" in hlo
+        *args, **options)(stage="hlo")
+    entry = next(line for line in hlo.splitlines() if line.startswith("ENTRY"))
+    params, results = re.fullmatch(r"ENTRY \S+ \((.*)\) -> \((.*)\) \{",
+                                   entry).groups()
+    shape = r"[a-z]\d+\[[\d,]*\]"
+    assert re.findall(shape, params) == ["f32[8,12]"] * 3 + ["f64[]", "s64[2]"]
+    ops = set(re.findall(r"= \S+ ([a-z][\w-]*)\(", hlo))
+    assert "custom-call" not in ops and "sort" not in ops
+    # The new weight: the weight times the new mask (and 1 - grown).
+    assert re.search(r"f32\[8,12\]\S* multiply\(f32\[8,12\]", hlo)
+
+    compiled = updater.prune_and_grow(*args, **options)
+    eager = updater.prune_and_grow.python_function(*args, **options)
+    assert sorted(compiled) == sorted(eager)
+    # The results come out in the order of their sorted keys.
+    assert re.findall(shape, results) == [
+        f"{'f32' if v.dtype == tf.float32 else 's64'}"
+        f"[{','.join(str(d) for d in v.shape)}]"
+        for _, v in sorted(compiled.items())]
+    for key in compiled:
+        np.testing.assert_array_equal(compiled[key], eager[key], err_msg=key)
+    new_mask, grown = compiled["mask"].numpy(), compiled["grown"].numpy()
+    assert compiled["pruned"] == compiled["grown_count"] == 14  # 0.3 * 48
+    assert new_mask.sum() == m.sum() and compiled["changed"] > 0
+    np.testing.assert_array_equal(compiled["weight"], w * new_mask * (1 - grown))
 
 
 def test_select_top_k_matches_sorting():

@@ -16,13 +16,22 @@ def test_sparse_dense_matches_masked_matmul():
 
 
 def test_sparse_dense_zero_sparsity_equals_dense():
-    dense = keras.layers.Dense(4)
-    sparse = SparseDense(4, sparsity=0.0)
-    x = np.ones((2, 3), "float32")
+    # Random inputs and non-zero biases: a bias or activation dropped, or an
+    # input feature ignored, would show.
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 5)).astype("float32")
+    dense = keras.layers.Dense(4, activation="tanh",
+                               bias_initializer="random_normal")
+    sparse = SparseDense(4, sparsity=0.0, activation="tanh")
     dense.build(x.shape)
     sparse.build(x.shape)
-    sparse.kernel.assign(dense.kernel)
-    np.testing.assert_allclose(dense(x), sparse(x))
+    assert int(sparse.kernel_mask.numpy().sum()) == 20  # every weight active
+    kernel, bias = dense.get_weights()
+    assert np.all(bias != 0)
+    sparse.set_weights([kernel, bias])  # the Keras counterpart's list
+    expected = np.tanh(x.astype("float64") @ kernel + bias)
+    np.testing.assert_allclose(sparse(x), expected, atol=1e-6)
+    np.testing.assert_allclose(sparse(x), dense(x), atol=1e-7)
 
 
 def test_sparse_embedding_lookup_and_mask():
@@ -37,9 +46,26 @@ def test_sparse_embedding_lookup_and_mask():
 
 
 def test_sparse_embedding_initial_weights_are_masked():
-    weights = np.ones((6, 2), "float32")
+    weights = np.random.default_rng(2).normal(size=(6, 2)).astype("float32")
     layer = SparseEmbedding(6, 2, sparsity=0.5, mask_seed=1, weights=weights)
-    np.testing.assert_array_equal(layer.embeddings.numpy(), layer.embeddings_mask.numpy())
+    mask = layer.embeddings_mask.numpy()
+    assert int(mask.sum()) == 6
+    np.testing.assert_array_equal(layer.embeddings.numpy(), weights * mask)
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.6])
+def test_sparse_embedding_matches_numpy_lookup(sparsity):
+    rng = np.random.default_rng(3)
+    table = rng.normal(size=(12, 5)).astype("float32")
+    ids = rng.integers(0, 12, size=(4, 7))
+    layer = SparseEmbedding(12, 5, sparsity=sparsity, mask_seed=4,
+                            weights=table)
+    mask = layer.embeddings_mask.numpy()
+    assert int(mask.sum()) == round((1 - sparsity) * 60)
+    np.testing.assert_array_equal(layer(ids).numpy(), (table * mask)[ids])
+    if sparsity == 0.0:
+        dense = keras.layers.Embedding(12, 5, weights=table)
+        np.testing.assert_array_equal(layer(ids).numpy(), dense(ids).numpy())
 
 
 @pytest.mark.parametrize("cls,args", [(SparseDense, (4,)), (SparseEmbedding, (5, 4))])

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import keras
 
-from test_base import OPTIMIZERS
+from layer_helpers import gru_model, sequence_data
 
 from keras_sparse_rnn import distribute_sparsity, sparse_weights, sparsity_summary
 from keras_sparse_rnn.layers import SparseGRU, SparseGRUCell
@@ -42,35 +42,6 @@ def _copy_weights(src_cell, dst_cell):
     for src, dst in zip(src_cell.trainable_weights, dst_cell.trainable_weights):
         assert src.name == dst.name
         dst.assign(src)
-
-
-class MaskChecker(keras.callbacks.Callback):
-    """Checks after every training step that inactive weights are exactly 0."""
-
-    def __init__(self):
-        super().__init__()
-        self.steps = 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        for w, m in sparse_weights(self.model):
-            outside = w.numpy()[m.numpy() == 0]
-            assert np.all(outside == 0), f"{w.path}: {np.count_nonzero(outside)} non-zero"
-        self.steps += 1
-
-
-def _model(reset_after=True, **kwargs):
-    return keras.Sequential([
-        keras.Input((5, 4)),
-        SparseGRU(8, sparsity=0.6, mask_seed=3, reset_after=reset_after,
-                  return_sequences=True, **kwargs),
-        keras.layers.Dense(2),
-    ])
-
-
-def _data(n=16, seed=0):
-    rng = np.random.default_rng(seed)
-    return (rng.normal(size=(n, 5, 4)).astype("float32"),
-            rng.normal(size=(n, 5, 2)).astype("float32"))
 
 
 class TestMasks:
@@ -240,37 +211,10 @@ class TestEquivalenceWithKeras:
 
 
 class TestTraining:
-    # Every optimizer of test_base, with and without XLA; the variant
-    # (reset_after) alternates so that both are trained under each optimizer.
-    @pytest.mark.parametrize("jit_compile", [True, False])
-    @pytest.mark.parametrize("optimizer,reset_after", [
-        ("sgd_momentum", True), ("adam", False), ("adamw", True),
-        ("rmsprop", False), ("adagrad", True),
-    ])
-    def test_inactive_weights_stay_zero_every_step(self, optimizer, reset_after,
-                                                   jit_compile):
-        # use_cudnn=False: on a GPU the cuDNN path would turn XLA off.
-        model = _model(reset_after=reset_after, dropout=0.2, recurrent_dropout=0.2,
-                       use_cudnn=False)
-        counts = [int(m.numpy().sum()) for _, m in sparse_weights(model)]
-        before = [w.numpy().copy() for w, _ in sparse_weights(model)]
-        model.compile(OPTIMIZERS[optimizer](), "mse", jit_compile=jit_compile)
-        assert model.jit_compile is jit_compile
-        checker = MaskChecker()
-        x, y = _data()
-        history = model.fit(x, y, batch_size=4, epochs=2, verbose=0,
-                            callbacks=[checker])
-        assert checker.steps == 8
-        assert np.all(np.isfinite(history.history["loss"]))
-        assert [int(m.numpy().sum()) for _, m in sparse_weights(model)] == counts
-        for (w, m), b in zip(sparse_weights(model), before):
-            active = m.numpy() == 1
-            assert not np.allclose(w.numpy()[active], b[active])
-
     def test_save_load_round_trip(self, tmp_path):
-        model = _model(reset_after=False)
+        model = gru_model(reset_after=False)
         model.compile("adam", "mse")
-        x, y = _data()
+        x, y = sequence_data()
         model.fit(x, y, epochs=1, verbose=0)
         path = tmp_path / "gru.keras"
         model.save(path)
@@ -300,7 +244,7 @@ class TestTraining:
 
 class TestModelTools:
     def test_sparse_weights(self):
-        model = _model()
+        model = gru_model()
         pairs = sparse_weights(model)
         assert [w.name for w, _ in pairs] == ["kernel", "recurrent_kernel"]
         assert [int(m.numpy().sum()) for _, m in pairs] == [
@@ -308,7 +252,7 @@ class TestModelTools:
 
     @pytest.mark.parametrize("reset_after", [False, True])
     def test_summary_flops(self, reset_after):
-        model = _model(reset_after=reset_after)
+        model = gru_model(reset_after=reset_after)
         summary = sparsity_summary(model, print_fn=None)
         active_k, active_r = round(0.4 * 96), round(0.4 * 192)
         gru = next(l for l in summary.layers if l["layer"].endswith("gru_cell"))
@@ -319,7 +263,7 @@ class TestModelTools:
         assert summary.forward_flops == 2 * (active_k + active_r) + 2 * 8 * 2
 
     def test_distribute_sparsity_per_gate(self):
-        model = _model()
+        model = gru_model()
         result = distribute_sparsity(model, 0.8, "erdos_renyi", per_gate=True)
         pairs = sparse_weights(model)
         total = sum(int(np.prod(w.shape)) for w, _ in pairs)

@@ -78,19 +78,35 @@ class TestNumerics:
         np.testing.assert_allclose(h, ref_h, atol=1e-5)
         np.testing.assert_allclose(c, ref_c, atol=1e-5)
 
-    def test_exact_values_constant_weights(self):
-        # As keras's lstm_test: constant weights give known numbers. The masked
-        # kernel keeps 6 of 12 weights at 0.1 in known places (mask_seed=0).
-        layer = SparseLSTM(
-            1, sparsity=0.5, mask_seed=0, kernel_initializer=keras.initializers.Constant(0.1),
-            recurrent_initializer=keras.initializers.Constant(0.2),
-            bias_initializer=keras.initializers.Constant(0.0), unit_forget_bias=False)
-        x = np.arange(6, dtype="float32").reshape((1, 2, 3)) / 6
-        out = layer(x).numpy()
-        k, rk, b = [w.numpy() for w in layer.cell.trainable_weights]
-        _, ref_h, _ = _np_lstm(x, k, rk, b, 1)
-        np.testing.assert_allclose(out, ref_h, atol=1e-6)
-        assert np.count_nonzero(k) == 6 and np.count_nonzero(rk) == 2
+    # Fixed weights, masks and input; the expected numbers were computed once
+    # with NumPy (float64) from the LSTM equations, gate order i, f, c, o.
+    KERNEL = [[0.5, 0.0, -0.4, 0.0], [0.0, 0.3, 0.0, 0.7], [-0.2, 0.6, 0.0, 0.0]]
+    KERNEL_MASK = [[1, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]]
+    RECURRENT = [[0.0, 0.9, -0.5, 0.0]]
+    RECURRENT_MASK = [[0, 1, 1, 0]]
+    BIAS = [0.1, -0.2, 0.3, 0.05]
+    INPUT = [[[1.0, -0.5, 0.25], [0.5, 1.0, -1.0], [-0.75, 0.2, 0.6]]]
+
+    @pytest.mark.parametrize("go_backwards,sequence,h,c", [
+        (False, [-0.0268607626, 0.0326566074, 0.1281230041], 0.1281230041,
+         0.2384968845),
+        (True, [0.1165131104, 0.0767306385, -0.0145337609], -0.0145337609,
+         -0.0341655735),
+    ])
+    def test_exact_values_fixed_weights(self, go_backwards, sequence, h, c):
+        layer = SparseLSTM(1, sparsity=0.5, mask_seed=0, return_sequences=True,
+                           return_state=True, go_backwards=go_backwards)
+        layer.build((1, 3, 3))
+        values = {"kernel": self.KERNEL, "recurrent_kernel": self.RECURRENT,
+                  "bias": self.BIAS, "kernel_mask": self.KERNEL_MASK,
+                  "recurrent_kernel_mask": self.RECURRENT_MASK}
+        layer.set_weights([np.array(values[v.name], "float32")
+                           for v in layer.weights])
+        out_seq, out_h, out_c = layer(np.array(self.INPUT, "float32"))
+        np.testing.assert_allclose(out_seq, np.reshape(sequence, (1, 3, 1)),
+                                   atol=1e-6)
+        np.testing.assert_allclose(out_h, [[h]], atol=1e-6)
+        np.testing.assert_allclose(out_c, [[c]], atol=1e-6)
 
 
 OPTIONS = [

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import keras
 
-from test_base import OPTIMIZERS
+from layer_helpers import rhn_model, sequence_data
 
 from keras_sparse_rnn import distribute_sparsity, sparse_weights, sparsity_summary
 from keras_sparse_rnn.layers import SparseRHN, SparseRHNCell
@@ -56,35 +56,6 @@ def _np_rhn(x, kernel, recurrents, bias, units, coupled, s0=None,
 def _weights(cell):
     return (cell.kernel.numpy(), [r.numpy() for r in cell.recurrent_kernels],
             cell.bias.numpy())
-
-
-class MaskChecker(keras.callbacks.Callback):
-    """Checks after every training step that inactive weights are exactly 0."""
-
-    def __init__(self):
-        super().__init__()
-        self.steps = 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        for w, m in sparse_weights(self.model):
-            outside = w.numpy()[m.numpy() == 0]
-            assert np.all(outside == 0), f"{w.path}: {np.count_nonzero(outside)} non-zero"
-        self.steps += 1
-
-
-def _model(depth=3, units=8, coupled=True, **kwargs):
-    return keras.Sequential([
-        keras.Input((5, 4)),
-        SparseRHN(units, depth=depth, sparsity=0.6, coupled=coupled, mask_seed=3,
-                  return_sequences=True, **kwargs),
-        keras.layers.Dense(2),
-    ])
-
-
-def _data(n=16, seed=0):
-    rng = np.random.default_rng(seed)
-    return (rng.normal(size=(n, 5, 4)).astype("float32"),
-            rng.normal(size=(n, 5, 2)).astype("float32"))
 
 
 class TestNumerics:
@@ -284,35 +255,10 @@ class TestMasks:
 
 
 class TestTraining:
-    # Every optimizer of test_base, with and without XLA; the variant
-    # (coupled) alternates so that both are trained under each optimizer.
-    @pytest.mark.parametrize("jit_compile", [True, False])
-    @pytest.mark.parametrize("optimizer,coupled", [
-        ("sgd_momentum", True), ("adam", False), ("adamw", True),
-        ("rmsprop", False), ("adagrad", True),
-    ])
-    def test_inactive_weights_stay_zero_every_step(self, optimizer, coupled,
-                                                   jit_compile):
-        model = _model(coupled=coupled, dropout=0.2, recurrent_dropout=0.2)
-        counts = [int(m.numpy().sum()) for _, m in sparse_weights(model)]
-        before = [w.numpy().copy() for w, _ in sparse_weights(model)]
-        model.compile(OPTIMIZERS[optimizer](), "mse", jit_compile=jit_compile)
-        assert model.jit_compile is jit_compile
-        checker = MaskChecker()
-        x, y = _data()
-        history = model.fit(x, y, batch_size=4, epochs=2, verbose=0,
-                            callbacks=[checker])
-        assert checker.steps == 8
-        assert np.all(np.isfinite(history.history["loss"]))
-        assert [int(m.numpy().sum()) for _, m in sparse_weights(model)] == counts
-        for (w, m), b in zip(sparse_weights(model), before):
-            active = m.numpy() == 1
-            assert not np.allclose(w.numpy()[active], b[active])
-
     def test_save_load_round_trip(self, tmp_path):
-        model = _model(coupled=False)
+        model = rhn_model(coupled=False)
         model.compile("adam", "mse")
-        x, y = _data()
+        x, y = sequence_data()
         model.fit(x, y, epochs=1, verbose=0)
         path = tmp_path / "rhn.keras"
         model.save(path)
@@ -345,7 +291,7 @@ class TestTraining:
 
 class TestModelTools:
     def test_sparse_weights(self):
-        model = _model(depth=3, units=8, coupled=True)
+        model = rhn_model(depth=3, units=8, coupled=True)
         pairs = sparse_weights(model)
         assert [w.name for w, _ in pairs] == ["kernel"] + [
             f"recurrent_kernel_{l}" for l in range(3)]
@@ -355,7 +301,7 @@ class TestModelTools:
             round(0.4 * 64)] + [round(0.4 * 128)] * 3
 
     def test_summary_flops(self):
-        model = _model(depth=3, units=8, coupled=True)
+        model = rhn_model(depth=3, units=8, coupled=True)
         summary = sparsity_summary(model, print_fn=None)
         # Input kernel 4x16 and three recurrent kernels 8x16, sparsity 0.6:
         # each matrix is used once per token (the recurrent ones once per
@@ -370,7 +316,7 @@ class TestModelTools:
         assert summary.total_params == active_k + 3 * active_r + 3 * 16 + 8 * 2 + 2
 
     def test_distribute_sparsity_per_gate(self):
-        model = _model(depth=2, units=8, coupled=False)
+        model = rhn_model(depth=2, units=8, coupled=False)
         result = distribute_sparsity(model, 0.8, "erdos_renyi", per_gate=True)
         pairs = sparse_weights(model)
         total = sum(int(np.prod(w.shape)) for w, _ in pairs)

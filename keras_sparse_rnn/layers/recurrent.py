@@ -1,0 +1,175 @@
+"""What the sparse recurrent cells and whole-sequence layers share.
+
+`SparseCellMixin` is the sparse part of a recurrent cell: its input kernel
+and recurrent kernel(s), each sparse or not (`sparse_kernel`,
+`sparse_recurrent_kernel`), masked at `build` and saved in the config.
+`SparseRNNMixin` is the sparse part of a `keras.layers.RNN` subclass over
+such a cell (`SparseLSTM`, `SparseGRU`, `SparseRHN`): the cell holds the
+weights and masks, the layer forwards `sparsity`, `mask_seed`, `block` and
+`sparse_weights` to it and adds the cell's sparse settings to its config.
+"""
+
+import inspect
+
+import keras
+from keras.src import backend
+
+from keras_sparse_rnn.layers.base import SparseLayerMixin, set_layer_weights
+from keras_sparse_rnn.validation import validate_bool, validate_rate
+
+
+def check_dropout_rates(kwargs):
+    """`dropout` and `recurrent_dropout` of a cell's arguments are in [0, 1)
+    (Keras's cells clip them to [0, 1] instead)."""
+    for name in ("dropout", "recurrent_dropout"):
+        validate_rate(kwargs.get(name, 0.0), name)
+
+
+def cell_arguments(cell_class, kwargs):
+    """Takes out of a layer's `kwargs` the arguments its cell gets.
+
+    As `keras.layers.LSTM` passes them to its `LSTMCell`: the named
+    arguments of `cell_class.__init__` and of its parents' (so that an
+    argument Keras adds to its cell reaches ours without an edit here),
+    `implementation`, and a copy of `dtype` and `trainable`, which the layer
+    keeps too. The rest stays in `kwargs`, for `keras.layers.RNN`.
+    """
+    names = set()
+    for klass in inspect.getmro(cell_class):
+        if klass is keras.layers.Layer:
+            break
+        if "__init__" in vars(klass):
+            names.update(
+                name for name, p in
+                inspect.signature(klass.__init__).parameters.items()
+                if p.kind is p.POSITIONAL_OR_KEYWORD)
+    names.difference_update(("self", "units"))
+    names.add("implementation")
+    arguments = {name: kwargs.pop(name) for name in sorted(names & set(kwargs))}
+    for shared in ("dtype", "trainable"):
+        if shared in kwargs:
+            arguments[shared] = kwargs[shared]
+    return arguments
+
+
+class SparseCellMixin(SparseLayerMixin):
+    """Sparse input and recurrent kernels of a recurrent cell.
+
+    A cell calls `_init_cell_sparsity` in `__init__` and
+    `_mask_planned_weights` at the end of `build`; its config gets the
+    sparse settings. The sparse weights are
+    `kernel` (if `sparse_kernel`) and the recurrent kernels (if
+    `sparse_recurrent_kernel`): `recurrent_kernel`, or the names a cell's
+    `_planned_sparse_weights` gives (one per micro-layer of an RHN).
+    """
+
+    def _init_cell_sparsity(self, sparsity, sparse_kernel,
+                            sparse_recurrent_kernel, mask_seed, block):
+        self.sparse_kernel = validate_bool(sparse_kernel, "sparse_kernel")
+        self.sparse_recurrent_kernel = validate_bool(
+            sparse_recurrent_kernel, "sparse_recurrent_kernel"
+        )
+        self._init_sparsity(sparsity, mask_seed, block)
+
+    def _planned_sparse_weights(self):
+        return ((["kernel"] if self.sparse_kernel else [])
+                + (["recurrent_kernel"] if self.sparse_recurrent_kernel
+                   else []))
+
+    def _mask_planned_weights(self, gates, gate_names):
+        """Masks every planned sparse weight; each weight's initializer
+        is kept for `set_matrix_sparsity`."""
+        for name in self._planned_sparse_weights():
+            initializer = (self.kernel_initializer if name == "kernel"
+                           else self.recurrent_initializer)
+            self._add_mask(name, gates, gate_names, initializer=initializer)
+        self._check_sparsity_keys()
+
+    def _sparse_cell_config(self):
+        return {**self._sparsity_config(),
+                "sparse_kernel": self.sparse_kernel,
+                "sparse_recurrent_kernel": self.sparse_recurrent_kernel}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self._sparse_cell_config())
+        return config
+
+
+class SparseRNNMixin:
+    """The sparse part of a `keras.layers.RNN` over a `SparseCellMixin` cell.
+
+    Not a `SparseLayerMixin`: the masks are the cell's, and the model tools
+    (`sparse_weights(model)`, ...) find them there, once.
+    """
+
+    def _init_rnn(self, cell, kwargs):
+        """`keras.layers.RNN.__init__`, then what `keras.layers.LSTM` and
+        `GRU` set after it (with `_init_cudnn`).
+
+        `SparseLSTM` and `SparseGRU` cannot call `keras.layers.LSTM.__init__`
+        / `GRU.__init__`: those build a `keras.layers.LSTMCell` / `GRUCell`
+        of their own, with no way to pass another cell class. That spare
+        cell would draw the seeds its initializers and dropout are not given
+        from Python's global generator (and make a variable): after the same
+        `keras.utils.set_random_seed`, the sparse layer would no longer get
+        the initial weights and dropout masks of the Keras layer. So they
+        call this and `_init_cudnn`, which tests/layers/test_keras_parity.py
+        compares with the Keras layer of the same arguments.
+        """
+        keras.layers.RNN.__init__(self, cell, **kwargs)
+        self.input_spec = keras.InputSpec(ndim=3)
+        # Errors about the cell's weights name this layer, the user's.
+        cell._owner_description = f"{type(self).__name__} '{self.name}'"
+
+    def _init_cudnn(self, use_cudnn, **cudnn_options):
+        """`use_cudnn` as `keras.layers.LSTM` and `GRU` check and use it: on
+        TensorFlow, a layer that may run cuDNN cannot be XLA-compiled.
+        `cudnn_options`: `reset_after` for a GRU."""
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(
+                "use_cudnn must be one of 'auto', True, False, "
+                f"got {use_cudnn!r}"
+            )
+        self.use_cudnn = use_cudnn
+        cell = self.cell
+        if (
+            backend.backend() == "tensorflow"
+            and backend.cudnn_ok(
+                cell.activation,
+                cell.recurrent_activation,
+                self.unroll,
+                cell.use_bias,
+                **cudnn_options,
+            )
+            and use_cudnn in (True, "auto")
+        ):
+            self.supports_jit = False
+
+    @property
+    def sparsity(self):
+        return self.cell.sparsity
+
+    @property
+    def mask_seed(self):
+        return self.cell.mask_seed
+
+    @property
+    def block(self):
+        return self.cell.block
+
+    @property
+    def sparse_weights(self):
+        """List of `(weight, mask)` variable pairs of the cell."""
+        return self.cell.sparse_weights
+
+    def set_weights(self, weights):
+        """As `SparseLayerMixin.set_weights`: the list of `get_weights()`, or
+        the Keras counterpart's (no masks); weights outside the masks must
+        be zero."""
+        set_layer_weights(self, weights)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self.cell._sparse_cell_config())
+        return config
