@@ -13,8 +13,6 @@ here: importing it switches `tf.keras` to `tf_keras` for the whole process.
 `keras_sparse_rnn.dst.schedules` repeats its schedule op for op instead.
 """
 
-import numbers
-
 import keras
 import numpy as np
 
@@ -25,16 +23,7 @@ from keras_sparse_rnn.layers import guard
 from keras_sparse_rnn.model_utils import (check_attach, sparse_layers_built,
                                          sparse_weight_info)
 from keras_sparse_rnn.step_plan import StepPlan
-from keras_sparse_rnn.validation import validate_sparsity
-
-
-def _validate_int(value, name, minimum):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-            or value < minimum):
-        raise ValueError(
-            f"{name} must be an int >= {minimum}, got {value!r}"
-        )
-    return int(value)
+from keras_sparse_rnn.validation import check_fraction, check_int, check_verbose
 
 
 def kept_count(size, sparsity):
@@ -43,7 +32,7 @@ def kept_count(size, sparsity):
     `max(round(float32(size) * (1 - float32(sparsity))), 1)` in float32,
     rounding half to even, as tfmot's `Pruning._update_mask` (`tf.round`).
     """
-    size = _validate_int(size, "size", 1)
+    size = check_int(size, "size", minimum=1)
     one_minus = np.float32(1.0) - np.float32(sparsity)
     return max(int(np.rint(np.float32(size) * one_minus)), 1)
 
@@ -79,7 +68,7 @@ def prune_to_sparsity(spec, sparsity):
     Returns:
         The number of weights kept.
     """
-    sparsity = validate_sparsity(sparsity)
+    sparsity = check_fraction(sparsity, "sparsity")
     weight = np.asarray(keras.ops.convert_to_numpy(spec.weight))
     mask = np.asarray(keras.ops.convert_to_numpy(spec.mask))
     block = spec.block_shape
@@ -180,10 +169,8 @@ class GradualPruning(keras.callbacks.Callback):
         (self.final_sparsity, self.initial_sparsity, self.begin_step,
          self.end_step, self.power) = schedules.check_pruning_schedule(
             final_sparsity, initial_sparsity, begin_step, end_step, power)
-        self.frequency = _validate_int(frequency, "frequency", 1)
-        if verbose not in (0, 1):
-            raise ValueError(f"verbose must be 0 or 1, got {verbose!r}")
-        self.verbose = verbose
+        self.frequency = check_int(frequency, "frequency", minimum=1)
+        self.verbose = check_verbose(verbose)
         self._last_step = None
         self._sparsity = None
         self._specs = None

@@ -64,16 +64,18 @@ def test_is_pruning_step_and_kept_count():
     (dict(final_sparsity=0.3, initial_sparsity=0.5),
      "final_sparsity must be >= initial_sparsity"),
     (dict(final_sparsity=0.5, begin_step=-1),
-     "begin_step must be an int >= 0, got -1"),
+     "begin_step must be a non-negative int, got -1"),
     (dict(final_sparsity=0.5, begin_step=10, end_step=10),
      "end_step must be > begin_step (10), got 10"),
-    (dict(final_sparsity=0.5, end_step=2.5), "end_step must be an int >= 0, got 2.5"),
+    (dict(final_sparsity=0.5, end_step=2.5), "end_step must be a non-negative int, got 2.5"),
     (dict(final_sparsity=0.5, end_step=10, frequency=0),
-     "frequency must be an int >= 1, got 0"),
+     "frequency must be a positive int, got 0"),
     (dict(final_sparsity=0.5, end_step=10, power=0),
      "power must be a number > 0, got 0"),
     (dict(final_sparsity=0.5, end_step=10, verbose=2),
      "verbose must be 0 or 1, got 2"),
+    (dict(final_sparsity=0.5, end_step=10, verbose=True),
+     "verbose must be 0 or 1, got True"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=None) as info:
@@ -84,7 +86,7 @@ def test_bad_arguments(kwargs, message):
 def test_schedule_function_needs_end_step_and_valid_step():
     with pytest.raises(ValueError, match="end_step must be an int > begin_step, got None"):
         polynomial_decay_sparsity(3, final_sparsity=0.5, end_step=None)
-    with pytest.raises(ValueError, match="step must be an int >= 0, got -1"):
+    with pytest.raises(ValueError, match="step must be a non-negative int, got -1"):
         polynomial_decay_sparsity(-1, final_sparsity=0.5, end_step=10)
 
 
@@ -418,7 +420,7 @@ def test_gradual_mean_density_matches_the_schedule():
     np.testing.assert_allclose(mean_density(0.75, 20, 20), expected,
                                rtol=1e-6)
     assert mean_density(0.75, 20, 0) == 1.0
-    with pytest.raises(ValueError, match="total_steps must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="total_steps must be a positive int, got 0"):
         gradual_schedule(0)
     with pytest.raises(ValueError, match="final_sparsity must be in"):
         mean_density(1.0, 20, 5)

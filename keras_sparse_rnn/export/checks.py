@@ -5,8 +5,8 @@
 (and gives its absolute path), and `check_exportable` refuses models the
 TFLite converter or LiteRT cannot take: no TensorFlow backend, no input
 signature, string inputs, preprocessing layers, weights outside their masks,
-float16 with block-sparse weights. The generic value checks (`validate_bool`,
-`validate_units`) come from `keras_sparse_rnn.validation`.
+float16 with block-sparse weights. The generic value checks (`check_bool`,
+`check_int`) come from `keras_sparse_rnn.validation`.
 """
 
 import os

@@ -7,11 +7,7 @@ import numpy as np
 
 from keras_sparse_rnn import masks as masks_lib
 from keras_sparse_rnn.layers import guard
-from keras_sparse_rnn.validation import (
-    validate_block,
-    validate_seed,
-    validate_sparsity,
-)
+from keras_sparse_rnn.validation import check_block, check_fraction, check_seed
 
 SparseWeight = collections.namedtuple(
     "SparseWeight",
@@ -80,8 +76,8 @@ def set_layer_weights(layer, weights):
 def _matrix_sparsity(value, name="sparsity"):
     """One matrix's sparsity: a float, or a list of one float per gate."""
     if isinstance(value, (list, tuple)):
-        return [validate_sparsity(v, name) for v in value]
-    return validate_sparsity(value, name)
+        return [check_fraction(v, name) for v in value]
+    return check_fraction(value, name)
 
 
 class _Registry:
@@ -117,17 +113,17 @@ class SparseLayerMixin:
                 for key, value in sparsity.items()
             }
         else:
-            sparsity = validate_sparsity(sparsity)
+            sparsity = check_fraction(sparsity, "sparsity")
         # Plain attributes: Keras would wrap dicts to track sub-layers, and a
         # record that points back at this layer would make it its own child.
         object.__setattr__(self, "sparsity", sparsity)
-        mask_seed = validate_seed(mask_seed)
+        mask_seed = check_seed(mask_seed)
         if mask_seed is None:
             # NumPy's global generator follows keras.utils.set_random_seed; the
             # drawn seed goes into the config, so clones draw the same masks.
             mask_seed = int(np.random.randint(0, 2**31 - 1))
         self.mask_seed = mask_seed
-        self.block = validate_block(block)
+        self.block = check_block(block)
         self._sparse_registry = _Registry()
 
     def matrix_sparsity(self, name):

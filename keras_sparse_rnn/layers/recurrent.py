@@ -15,14 +15,14 @@ import keras
 from keras.src import backend
 
 from keras_sparse_rnn.layers.base import SparseLayerMixin, set_layer_weights
-from keras_sparse_rnn.validation import validate_bool, validate_rate
+from keras_sparse_rnn.validation import check_bool, check_fraction
 
 
 def check_dropout_rates(kwargs):
     """`dropout` and `recurrent_dropout` of a cell's arguments are in [0, 1)
     (Keras's cells clip them to [0, 1] instead)."""
     for name in ("dropout", "recurrent_dropout"):
-        validate_rate(kwargs.get(name, 0.0), name)
+        check_fraction(kwargs.get(name, 0.0), name)
 
 
 def cell_arguments(cell_class, kwargs):
@@ -65,8 +65,8 @@ class SparseCellMixin(SparseLayerMixin):
 
     def _init_cell_sparsity(self, sparsity, sparse_kernel,
                             sparse_recurrent_kernel, mask_seed, block):
-        self.sparse_kernel = validate_bool(sparse_kernel, "sparse_kernel")
-        self.sparse_recurrent_kernel = validate_bool(
+        self.sparse_kernel = check_bool(sparse_kernel, "sparse_kernel")
+        self.sparse_recurrent_kernel = check_bool(
             sparse_recurrent_kernel, "sparse_recurrent_kernel"
         )
         self._init_sparsity(sparsity, mask_seed, block)

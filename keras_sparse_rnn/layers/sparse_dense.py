@@ -1,7 +1,7 @@
 import keras
 
 from keras_sparse_rnn.layers.base import SparseLayerMixin
-from keras_sparse_rnn.validation import validate_units
+from keras_sparse_rnn.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_sparse_rnn")
@@ -48,7 +48,7 @@ class SparseDense(SparseLayerMixin, keras.layers.Dense):
                     f"SparseDense does not support {arg}, got {kwargs[arg]!r}; "
                     "leave it None"
                 )
-        super().__init__(validate_units(units), **kwargs)
+        super().__init__(check_int(units, "units", minimum=1), **kwargs)
         self._init_sparsity(sparsity, mask_seed, block)
 
     def build(self, input_shape):

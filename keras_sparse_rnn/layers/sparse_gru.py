@@ -4,7 +4,7 @@ import keras
 
 from keras_sparse_rnn.layers.recurrent import SparseRNNMixin, cell_arguments
 from keras_sparse_rnn.layers.sparse_gru_cell import SparseGRUCell
-from keras_sparse_rnn.validation import validate_units
+from keras_sparse_rnn.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_sparse_rnn")
@@ -52,7 +52,7 @@ class SparseGRU(SparseRNNMixin, keras.layers.GRU):
                  sparse_recurrent_kernel=True, mask_seed=None, block=None,
                  **kwargs):
         cell = SparseGRUCell(
-            validate_units(units),
+            check_int(units, "units", minimum=1),
             sparsity=sparsity,
             sparse_kernel=sparse_kernel,
             sparse_recurrent_kernel=sparse_recurrent_kernel,

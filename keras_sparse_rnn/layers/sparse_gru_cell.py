@@ -3,7 +3,7 @@
 import keras
 
 from keras_sparse_rnn.layers.recurrent import SparseCellMixin, check_dropout_rates
-from keras_sparse_rnn.validation import validate_bool, validate_units
+from keras_sparse_rnn.validation import check_bool, check_int
 
 GRU_GATES = ("z", "r", "h")
 
@@ -71,9 +71,9 @@ class SparseGRUCell(SparseCellMixin, keras.layers.GRUCell):
     def __init__(self, units, sparsity=0.5, sparse_kernel=True,
                  sparse_recurrent_kernel=True, mask_seed=None, block=None,
                  **kwargs):
-        units = validate_units(units)
+        units = check_int(units, "units", minimum=1)
         check_dropout_rates(kwargs)
-        validate_bool(kwargs.get("reset_after", True), "reset_after")
+        check_bool(kwargs.get("reset_after", True), "reset_after")
         super().__init__(units, **kwargs)
         self._init_cell_sparsity(sparsity, sparse_kernel,
                                  sparse_recurrent_kernel, mask_seed, block)

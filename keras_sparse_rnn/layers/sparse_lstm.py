@@ -4,7 +4,7 @@ import keras
 
 from keras_sparse_rnn.layers.recurrent import SparseRNNMixin, cell_arguments
 from keras_sparse_rnn.layers.sparse_lstm_cell import SparseLSTMCell
-from keras_sparse_rnn.validation import validate_units
+from keras_sparse_rnn.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_sparse_rnn")
@@ -51,7 +51,7 @@ class SparseLSTM(SparseRNNMixin, keras.layers.LSTM):
                  sparse_recurrent_kernel=True, mask_seed=None, block=None,
                  **kwargs):
         cell = SparseLSTMCell(
-            validate_units(units),
+            check_int(units, "units", minimum=1),
             sparsity=sparsity,
             sparse_kernel=sparse_kernel,
             sparse_recurrent_kernel=sparse_recurrent_kernel,

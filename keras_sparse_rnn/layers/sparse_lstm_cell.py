@@ -3,7 +3,7 @@
 import keras
 
 from keras_sparse_rnn.layers.recurrent import SparseCellMixin, check_dropout_rates
-from keras_sparse_rnn.validation import validate_units
+from keras_sparse_rnn.validation import check_int
 
 LSTM_GATES = ("i", "f", "c", "o")
 
@@ -70,7 +70,7 @@ class SparseLSTMCell(SparseCellMixin, keras.layers.LSTMCell):
     def __init__(self, units, sparsity=0.5, sparse_kernel=True,
                  sparse_recurrent_kernel=True, mask_seed=None, block=None,
                  **kwargs):
-        units = validate_units(units)
+        units = check_int(units, "units", minimum=1)
         check_dropout_rates(kwargs)
         super().__init__(units, **kwargs)
         self._init_cell_sparsity(sparsity, sparse_kernel,

@@ -1,38 +1,14 @@
 """The sparse Recurrent Highway Network cell (Zilly et al. 2017)."""
 
-import math
-import numbers
-
 import keras
 from keras import ops
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
 from keras_sparse_rnn.layers.recurrent import SparseCellMixin
-from keras_sparse_rnn.validation import validate_bool, validate_rate, validate_units
+from keras_sparse_rnn.validation import check_bool, check_fraction, check_int, check_number
 
 RHN_GATES_COUPLED = ("H", "T")
 RHN_GATES_UNCOUPLED = ("H", "T", "C")
-
-
-def validate_depth(value, name="depth"):
-    """The recurrence depth of an RHN: an int >= 1."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-            or value < 1):
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
-
-
-def validate_finite_number(value, name):
-    """A finite real number (not a bool), returned as a float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(
-            f"{name} must be a finite number, got {value!r} "
-            f"of type {type(value).__name__}"
-        )
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value}")
-    return value
 
 
 @keras.saving.register_keras_serializable(package="keras_sparse_rnn")
@@ -158,12 +134,12 @@ class SparseRHNCell(SparseCellMixin, keras.layers.Layer, DropoutRNNCell):
         block=None,
         **kwargs,
     ):
-        units = validate_units(units)
-        depth = validate_depth(depth)
-        coupled = validate_bool(coupled, "coupled")
-        transform_bias = validate_finite_number(transform_bias, "transform_bias")
-        dropout = validate_rate(dropout, "dropout")
-        recurrent_dropout = validate_rate(recurrent_dropout, "recurrent_dropout")
+        units = check_int(units, "units", minimum=1)
+        depth = check_int(depth, "depth", minimum=1)
+        coupled = check_bool(coupled, "coupled")
+        transform_bias = check_number(transform_bias, "transform_bias")
+        dropout = check_fraction(dropout, "dropout")
+        recurrent_dropout = check_fraction(recurrent_dropout, "recurrent_dropout")
         super().__init__(**kwargs)
         self.units = units
         self.depth = depth

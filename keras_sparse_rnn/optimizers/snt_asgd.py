@@ -15,14 +15,7 @@ import numpy as np
 from keras import ops
 
 from keras_sparse_rnn.masks import MaskConstraint
-from keras_sparse_rnn.validation import validate_bool
-
-
-def _validate_nonmono(value):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-            or value < 1):
-        raise ValueError(f"nonmono must be an int >= 1, got {value!r}")
-    return int(value)
+from keras_sparse_rnn.validation import check_bool, check_int, check_number
 
 
 @keras.saving.register_keras_serializable(package="keras_sparse_rnn")
@@ -119,15 +112,11 @@ class SNTASGD(keras.optimizers.SGD):
                 "use_ema must be False for SNTASGD (it keeps its own average "
                 f"of the weights), got {use_ema!r}"
             )
-        if (isinstance(momentum, bool) or not isinstance(momentum, numbers.Real)
-                or not 0.0 <= momentum <= 1.0):
-            raise ValueError(
-                f"momentum must be a number in [0, 1], got {momentum!r}"
-            )
+        momentum = check_number(momentum, "momentum", minimum=0, maximum=1)
         super().__init__(
             learning_rate=learning_rate,
-            momentum=float(momentum),  # SGD takes floats only
-            nesterov=validate_bool(nesterov, "nesterov"),
+            momentum=momentum,  # a float: SGD takes floats only
+            nesterov=check_bool(nesterov, "nesterov"),
             name=name,
             weight_decay=weight_decay,
             clipnorm=clipnorm,
@@ -140,7 +129,7 @@ class SNTASGD(keras.optimizers.SGD):
             gradient_accumulation_steps=gradient_accumulation_steps,
             **kwargs,
         )
-        self.nonmono = _validate_nonmono(nonmono)
+        self.nonmono = check_int(nonmono, "nonmono", minimum=1)
         # Made here, not in `build`, so that a switch or a recorded
         # validation value before the first step is kept.
         self._switch_iteration = self.add_variable(
@@ -453,7 +442,7 @@ class SNTASGDTrigger(keras.callbacks.Callback):
                 f"monitor must be the name of a logged metric, got {monitor!r}"
             )
         self.monitor = monitor
-        self.swap_for_validation = validate_bool(
+        self.swap_for_validation = check_bool(
             swap_for_validation, "swap_for_validation")
         if verbose not in (0, 1):
             raise ValueError(f"verbose must be 0 or 1, got {verbose!r}")

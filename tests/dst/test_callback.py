@@ -47,6 +47,7 @@ def _fit(model, callbacks, epochs=3, **kwargs):
     ({"grow": "gradient", "grow_data": X}, r"grow_data must be an \(x, y\)"),
     ({"seed": -1}, r"seed must be a non-negative int, got -1"),
     ({"verbose": 2}, r"verbose must be 0 or 1, got 2"),
+    ({"verbose": True}, r"verbose must be 0 or 1, got True"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -333,9 +333,9 @@ class TestModelTools:
 
 class TestBadInput:
     @pytest.mark.parametrize("kwargs,match", [
-        ({"depth": 0}, "depth must be an int >= 1, got 0"),
-        ({"depth": 2.0}, "depth must be an int >= 1, got 2.0"),
-        ({"depth": True}, "depth must be an int >= 1, got True"),
+        ({"depth": 0}, "depth must be a positive int, got 0"),
+        ({"depth": 2.0}, "depth must be a positive int, got 2.0"),
+        ({"depth": True}, "depth must be a positive int, got True"),
         ({"transform_bias": "-2"}, "transform_bias must be a finite number, got '-2' of type str"),
         ({"transform_bias": None}, "transform_bias must be a finite number, got None"),
         ({"transform_bias": float("inf")}, "transform_bias must be a finite number, got inf"),

@@ -316,7 +316,7 @@ def test_config_round_trip():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(momentum=1.5), "momentum must be a number in [0, 1], got 1.5"),
-    (dict(nonmono=0), "nonmono must be an int >= 1, got 0"),
+    (dict(nonmono=0), "nonmono must be a positive int, got 0"),
     (dict(nesterov="yes"), "nesterov must be True or False, got 'yes'"),
     (dict(use_ema=True), "use_ema must be False for SNTASGD"),
 ])
