@@ -43,7 +43,7 @@ def test_window():
 
 
 @pytest.mark.parametrize("check,value,message", [
-    (check_start, -1, r"start must be an int >= 0 \(a step\) or a float in \[0, 1\), got -1"),
+    (check_start, -1, r"start must be an int >= 0 \(a step\) or a float in \[0, 1\) \(a fraction of training\), got -1"),
     (check_start, True, r"start must be an int >= 0 .*got True"),
     (check_start, 1.0, r"start as a fraction of training must be in \[0, 1\), got 1.0"),
     (check_start, "0", r"start must be an int >= 0 .*got '0'"),

@@ -6,6 +6,10 @@ training), and at each update, for every sparse matrix, asks its grow input
 by, runs the compiled prune-and-grow (`updater`), assigns the new mask and
 weight, resets the optimizer slots at grown positions (`optimizer_slots`)
 and records the counts (`records`). Its saved state is `state`.
+
+The module is one concept, the Keras callback (its hooks, the custom-loop
+API, the update loop), and over 500 lines because the class docstring,
+the user's reference for every argument, is about 140 of them.
 """
 
 import contextlib

@@ -37,7 +37,7 @@ def test_from_arguments_picks_the_options():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(validation_split=1.0), r"validation_split must be a float in \[0, 1\)"),
+    (dict(validation_split=1.0), r"validation_split must be in \[0, 1\)"),
     (dict(drop_remainder=1), "drop_remainder must be True or False"),
     (dict(padding="pre", bucket_boundaries=[4]), "needs padding='post'"),
     (dict(lowercase="no"), "lowercase must be True or False"),

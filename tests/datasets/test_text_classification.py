@@ -326,7 +326,7 @@ def test_loader_argument_errors(kwargs, message):
 def test_validation_split_errors(tmp_path):
     f = tmp_path / "d.csv"
     f.write_text("0,a\n1,b\n")
-    with pytest.raises(ValueError, match=r"validation_split must be a float in \[0, 1\), got 1.0"):
+    with pytest.raises(ValueError, match=r"validation_split must be in \[0, 1\), got 1.0"):
         load_csv(str(f), validation_split=1.0)
     with pytest.raises(ValueError, match="gives 0 validation examples"):
         load_csv(str(f), validation_split=0.1)
