@@ -54,7 +54,7 @@ def make_dataset(
         `(batch, sequence_length)` (`(batch, None)` with buckets) and
         `tf.int32` of shape `(batch,)`.
     """
-    texts = text.check_texts("texts", texts)
+    texts = text.check_texts(texts, "texts")
     if not isinstance(vectorizer, text.TextVectorizer):
         raise ValueError(
             f"vectorizer must be a TextVectorizer, got {type(vectorizer).__name__}"

@@ -230,7 +230,7 @@ def build_vocabulary(
     >>> build_vocabulary(["a b b", "b c"], max_tokens=4)
     ['', '[UNK]', 'b', 'a']
     """
-    texts = check_texts("texts", texts)
+    texts = check_texts(texts, "texts")
     max_tokens = v.check_int(max_tokens, "max_tokens", minimum=3, allow_none=True)
     chunk_size = v.check_int(chunk_size, "chunk_size", minimum=1)
     counts = {}
@@ -250,7 +250,7 @@ def build_vocabulary(
     return [PAD_TOKEN, OOV_TOKEN] + [w.decode("utf-8") for w in words]
 
 
-def check_texts(name, texts):
+def check_texts(texts, name):
     """`texts` as a new list, or a `ValueError` unless it is a list of str."""
     if isinstance(texts, (str, bytes)) or not isinstance(texts, (list, tuple)):
         raise ValueError(

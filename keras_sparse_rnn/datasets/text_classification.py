@@ -477,6 +477,5 @@ def _check_test_split(test_file, test_fraction, folds, fold):
                          f"fold={fold!r}")
     if folds is not None:
         folds = v.check_int(folds, "folds", minimum=2)
-        if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < folds:
-            raise ValueError(f"fold must be an int in [0, {folds}), got {fold!r}")
+        v.check_int(fold, "fold", minimum=0, maximum=folds - 1)
     return folds

@@ -243,8 +243,9 @@ class DynamicSparsity(keras.callbacks.Callback):
         grow_data = check_grow_data(grow_data)
         if not self._grow_input_cls.uses_gradient and grow_data is not None:
             raise ValueError(
-                f"grow_data is used only by grow='gradient' or 'momentum', "
-                f"got grow={grow!r} with grow_data: remove it"
+                f"grow_data is used only by grow='gradient' or 'momentum' (or "
+                f"a grow criterion whose grow input reads the gradient), got "
+                f"grow={grow!r} with grow_data: remove it"
             )
         self.grow_data = grow_data
         self.seed = check_int(seed, "seed", minimum=0)

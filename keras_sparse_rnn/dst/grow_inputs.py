@@ -73,8 +73,9 @@ class GrowInput:
 
     def needs_gradient(self):
         """Whether `prepare` will call `context.gradients()` with this
-        optimizer: `fit` then requires `grow_data`."""
-        return False
+        optimizer: `fit` then requires `grow_data`. By default, whether it
+        reads the gradient at all (`uses_gradient`)."""
+        return self.uses_gradient
 
     def missing_gradient_message(self, grow):
         """The error when `fit` has no `grow_data` to take the gradient on."""
@@ -98,9 +99,6 @@ class GradientGrowInput(GrowInput):
     """dL/dW of each matrix on the gradient signal (RigL)."""
 
     uses_gradient = True
-
-    def needs_gradient(self):
-        return True
 
     def prepare(self, context):
         return context.gradients()

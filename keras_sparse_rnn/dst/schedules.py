@@ -118,7 +118,7 @@ def get(schedule, drop_fraction, decay_steps=None):
 # Sparsity schedules of gradual pruning -------------------------------------
 
 def check_pruning_schedule(final_sparsity, initial_sparsity, begin_step,
-                       end_step, power):
+                           end_step, power):
     final_sparsity = check_fraction(final_sparsity, "final_sparsity")
     initial_sparsity = check_fraction(initial_sparsity, "initial_sparsity")
     if final_sparsity < initial_sparsity:
@@ -173,7 +173,7 @@ def polynomial_decay_sparsity(step, *, final_sparsity, end_step,
     step = check_int(step, "step", minimum=0)
     final_sparsity, initial_sparsity, begin_step, end_step, power = (
         check_pruning_schedule(final_sparsity, initial_sparsity, begin_step,
-                           end_step, power))
+                               end_step, power))
     if end_step is None:
         raise ValueError("end_step must be an int > begin_step, got None")
     # tfmot's PolynomialDecay.__call__, op for op (the step is an int64

@@ -15,7 +15,7 @@ import numpy as np
 from keras import ops
 
 from keras_sparse_rnn.masks import MaskConstraint
-from keras_sparse_rnn.validation import check_bool, check_int, check_number
+from keras_sparse_rnn.validation import check_bool, check_int, check_number, check_verbose
 
 
 @keras.saving.register_keras_serializable(package="keras_sparse_rnn")
@@ -444,9 +444,7 @@ class SNTASGDTrigger(keras.callbacks.Callback):
         self.monitor = monitor
         self.swap_for_validation = check_bool(
             swap_for_validation, "swap_for_validation")
-        if verbose not in (0, 1):
-            raise ValueError(f"verbose must be 0 or 1, got {verbose!r}")
-        self.verbose = verbose
+        self.verbose = check_verbose(verbose)
         self._swapped = False
 
     def on_train_begin(self, logs=None):

@@ -75,7 +75,7 @@ def test_load_labeled_lines_with_folds_and_hold_out(tmp_path):
         load_labeled_lines(str(path), test_fraction=0.1, folds=10, fold=0)
     with pytest.raises(ValueError, match="folds and fold go together"):
         load_labeled_lines(str(path), folds=10)
-    with pytest.raises(ValueError, match=r"fold must be an int in \[0, 4\), got 4"):
+    with pytest.raises(ValueError, match=r"fold must be an int in \[0, 3\], got 4"):
         load_labeled_lines(str(path), folds=4, fold=4)
 
 

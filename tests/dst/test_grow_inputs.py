@@ -68,9 +68,6 @@ class SquaredGradientInput(GrowInput):
 
     uses_gradient = True
 
-    def needs_gradient(self):
-        return True
-
     def prepare(self, context):
         return [g * g for g in context.gradients()]
 

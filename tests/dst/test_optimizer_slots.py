@@ -141,3 +141,12 @@ def test_unbuilt_optimizer_and_untrained_variable_have_no_slots():
     _trained(optimizer)
     assert optimizer_slots.slot_variables(optimizer, kernel) == []
     assert optimizer_slots.first_moment(optimizer, kernel) is None
+
+
+def test_sntasgd_is_seen_as_the_sgd_it_extends():
+    # SNT-ASGD subclasses SGD: with momentum it keeps SGD's first moment, which
+    # grow="momentum" then reads (no grow_data needed); without, it keeps none.
+    from keras_sparse_rnn.optimizers import SNTASGD
+
+    assert optimizer_slots.has_first_moment(SNTASGD(0.1, momentum=0.9))
+    assert not optimizer_slots.has_first_moment(SNTASGD(0.1))

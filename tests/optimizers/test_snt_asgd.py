@@ -336,6 +336,8 @@ def test_bad_validation_values_and_trigger_use():
         opt.swap_average_weights()
     with pytest.raises(ValueError, match="verbose must be 0 or 1, got 3"):
         SNTASGDTrigger(verbose=3)
+    with pytest.raises(ValueError, match="verbose must be 0 or 1, got True"):
+        SNTASGDTrigger(verbose=True)
     x, y = _data()
     model = _lm()
     model.compile(keras.optimizers.SGD(0.1), _LOSS)
