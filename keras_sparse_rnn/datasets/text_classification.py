@@ -30,40 +30,21 @@ from keras_sparse_rnn.datasets.options import LoaderOptions
 from keras_sparse_rnn.datasets.pipeline import make_dataset
 from keras_sparse_rnn.datasets.readers import read_csv
 from keras_sparse_rnn.datasets.readers import read_imdb
-from keras_sparse_rnn.datasets.readers import read_jsonl_xz
 from keras_sparse_rnn.datasets.readers import read_labeled_lines
 from keras_sparse_rnn.datasets.readers import read_sst
 from keras_sparse_rnn.datasets.splits import k_fold
 from keras_sparse_rnn.datasets.splits import train_test_split
-from keras_sparse_rnn.datasets.text import OOV_ID
-from keras_sparse_rnn.datasets.text import OOV_TOKEN
-from keras_sparse_rnn.datasets.text import PAD_ID
-from keras_sparse_rnn.datasets.text import PAD_TOKEN
 from keras_sparse_rnn.datasets.text import TextVectorizer
 from keras_sparse_rnn.datasets.text import build_vocabulary
-from keras_sparse_rnn.datasets.text import standardize
 from keras_sparse_rnn import validation as v
 
 __all__ = [
-    "OOV_ID",
-    "OOV_TOKEN",
-    "PAD_ID",
-    "PAD_TOKEN",
     "TextClassificationData",
-    "TextVectorizer",
-    "build_vocabulary",
     "load_csv",
     "load_imdb",
     "load_labeled_lines",
     "load_sst2",
     "load_sst5",
-    "make_dataset",
-    "read_csv",
-    "read_imdb",
-    "read_jsonl_xz",
-    "read_labeled_lines",
-    "read_sst",
-    "standardize",
 ]
 
 _SPLITS = ("train", "valid", "test")
