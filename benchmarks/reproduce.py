@@ -8,6 +8,8 @@ writes a Markdown table, PNG plots and the bars of the issue:
     python benchmarks/reproduce.py --profile quick --dry-run
     python benchmarks/reproduce.py --profile quick --only 'ptb_*_0.9'
     python benchmarks/reproduce.py --profile quick --report-only
+    python benchmarks/reproduce.py --profile cpu            # ~11 h on 2 CPU cores, resumable
+    python benchmarks/reproduce.py --profile gpu            # all runs at once on one GPU
     python benchmarks/reproduce.py --profile full           # paper-sized, for a GPU
 
 Profiles:
@@ -28,6 +30,17 @@ Profiles:
   validation, so a PTB run 4-5 minutes with start-up, the 11 PTB runs
   about 50 minutes and the 2 IMDB runs about 4; the grid fits 75 minutes
   with margin for a shared CPU (limit: 90).
+* `cpu` (`CPU_PTB`, `CPU_TEXT`): Zaremba's small LSTM exactly as
+  published, 13 epochs over the whole training set: dense (seeds 0 and 1);
+  at 0.67 static, SET, RigL (seeds 0 and 1), SNFS, gradual pruning and
+  tfmot; at 0.9 static, SET, RigL and gradual. IMDB (all 25,000 / 25,000)
+  and SST-2 (sentence-level splits): dense, static, SET and RigL at 0.96.
+  A PTB run takes 65-90 minutes with one thread, two at a time; each
+  checkpoints every epoch, and a killed grid started again resumes its
+  unfinished runs from their last completed epoch.
+* `gpu`: Zaremba's medium LSTM (2 x 650, 39 epochs, dropout 0.5) and the
+  RHN (depth 10 x 830), dense and at 0.67 static, SET, RigL and SNFS, every
+  run a process of its own, all started at once on one GPU (memory growth).
 * `full`: the paper-sized grid for a GPU: the small, medium and large LSTMs
   and the RHN (depth 10 x 830 units, medium's schedule and dropout), each
   dense and at sparsity 0.5, 0.67, 0.8 and 0.9 with static, SET, RigL,
@@ -43,11 +56,11 @@ coordinates); a run whose JSON exists is skipped. Then
 runs' own folders (model files, logs) go to `--runs-dir`
 (default `runs/reproduce_<profile>`).
 
-The bars (quick profile; computed from the JSONs, per PTB model in `full`):
-at sparsity 0.67 the best dynamic method (SET, RigL, SNFS) has a validation
+The bars (computed from the JSONs, per PTB model; the mean where a grid
+point ran with several seeds): at sparsity 0.67 the best dynamic method (SET, RigL, SNFS) has a validation
 perplexity within 5% of dense and below static sparse; at 0.9 every dynamic
-method's validation perplexity is below static sparse; on IMDB, SET at 0.9
-is within 1.5 test-accuracy points of dense. They are reported, not tuned for.
+method's validation perplexity is below static sparse; on IMDB (quick
+profile), SET at 0.9 is within 1.5 test-accuracy points of dense. They are reported, not tuned for.
 """
 
 import argparse
@@ -357,17 +370,23 @@ def _rows(records, runs, kind):
     return [(r, records[r.name]) for r in runs if r.kind == kind and r.name in records]
 
 
+def _seeds(records, runs, kind, group, method, sparsity=None):
+    """The records of every seed of one grid point, in grid order."""
+    return [records[run.name] for run in runs
+            if run.kind == kind and run.group == group and run.method == method
+            and (sparsity is None or math.isclose(run.sparsity, sparsity))
+            and run.name in records]
+
+
 def _find(records, runs, kind, group, method, sparsity=None):
-    for run in runs:
-        if (run.kind == kind and run.group == group and run.method == method
-                and (sparsity is None or math.isclose(run.sparsity, sparsity))
-                and run.name in records):
-            return records[run.name]
-    return None
+    """The first seed's record of one grid point, or None."""
+    found = _seeds(records, runs, kind, group, method, sparsity)
+    return found[0] if found else None
 
 
-def _val_ppl(record):
-    return float(record["valid_perplexity"])
+def _val_ppl(seeds):
+    """The validation perplexity of a grid point: the mean over its seeds."""
+    return _mean(seeds, "valid_perplexity")
 
 
 def check_bars(records, runs):
@@ -378,15 +397,15 @@ def check_bars(records, runs):
     bars = []
     groups = [g for g in dict.fromkeys(r.group for r in runs if r.kind == "ptb")]
     for group in groups:
-        dense = _find(records, runs, "ptb", group, "dense")
+        dense = _seeds(records, runs, "ptb", group, "dense")
         dynamic_methods = [m for m in DYNAMIC
                            if any(r.group == group and r.method == m for r in runs)]
         for sparsity in (0.67, 0.9):
             if not any(r.group == group and math.isclose(r.sparsity, sparsity)
                        for r in runs):
                 continue
-            static = _find(records, runs, "ptb", group, "static", sparsity)
-            dyn = {m: _find(records, runs, "ptb", group, m, sparsity)
+            static = _seeds(records, runs, "ptb", group, "static", sparsity)
+            dyn = {m: _seeds(records, runs, "ptb", group, m, sparsity)
                    for m in dynamic_methods}
             if sparsity == 0.67:
                 text = (f"PTB {group}, sparsity 0.67: the best dynamic method's "
@@ -396,7 +415,7 @@ def check_bars(records, runs):
                 text = (f"PTB {group}, sparsity 0.9: every dynamic method's "
                         "validation perplexity is below static")
                 needed = [static, *dyn.values()]
-            if not dyn or any(x is None for x in needed):
+            if not dyn or not all(needed):
                 bars.append(dict(bar=text, status="not run", detail="runs missing"))
                 continue
             ppl = {m: _val_ppl(r) for m, r in dyn.items()}
@@ -583,12 +602,18 @@ def profile_text(profile):
             "the BPTT steps (20 for Keras' mean loss) halved each epoch after the 4th, "
             "gradient-norm clip 5 (0.25 for the mean loss), no dropout, states carried "
             "across batches and reset each epoch; the whole validation set each epoch, "
-            "the test set once at the end. Sparse runs: Erdos-Renyi over the embedding, "
-            "the LSTM kernels and the softmax; dynamic methods update the masks at the "
-            "end of each epoch until 75% of training (drop fraction 0.3, cosine decay: "
-            "the quick profile's schedule); gradual pruning and tfmot prune from dense "
-            "on tfmot's cubic schedule. Where a grid point ran with two seeds the "
-            "table gives mean ± half the range.",
+            "the test set once at the end. Sparse matrices: the embedding, the LSTM "
+            "kernels and the softmax. Static, SET, RigL and SNFS train sparse from "
+            "the start, Erdos-Renyi over these matrices; the dynamic ones update the "
+            "masks at the end of each epoch until 75% of training (drop fraction 0.3, "
+            "cosine decay: the quick profile's schedule; RigL's and SNFS's gradient "
+            "on the first training batch). SGD without momentum keeps no first "
+            "moment, so SNFS's grow signal is the callback's moving average (decay "
+            "0.9) of that gradient over the updates, restarted at grown positions: "
+            "at the first update it ranks as RigL's. Gradual pruning and tfmot prune "
+            "from dense on tfmot's cubic schedule, each matrix to the same sparsity "
+            "(uniform; the same active count in total). Where a grid point ran with "
+            "two seeds the table gives mean ± half the range.",
             f"- Text classification at sparsity {CPU_TEXT['sparsity']:g} (sparse "
             "embedding, LSTM and classifier; Erdos-Renyi): IMDB trained on all 25,000 "
             "training reviews and tested on all 25,000 test reviews (no validation "
@@ -658,6 +683,18 @@ def write_report(profile, results_dir, runs=None, records=None, name=None):
     return md, bars
 
 
+def _mean_curve(seeds, key):
+    """The per-epoch mean of `history[key]` over the seeds (as long as the
+    shortest)."""
+    curves = [rec["history"].get(key, []) for rec in seeds]
+    n = min(len(c) for c in curves)
+    return [sum(float(c[e]) for c in curves) / len(curves) for e in range(n)]
+
+
+def _seeds_label(method, seeds):
+    return method if len(seeds) == 1 else f"{method} (mean of {len(seeds)} seeds)"
+
+
 def write_plots(profile, results_dir, records, runs):
     """Validation perplexity per epoch, and against sparsity; PNG paths."""
     ptb = _rows(records, runs, "ptb")
@@ -667,6 +704,7 @@ def write_plots(profile, results_dir, records, runs):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     groups = list(dict.fromkeys(r.group for r, _ in ptb))
     sparsities = sorted({r.sparsity for r, _ in ptb if r.method != "dense"})
@@ -677,20 +715,24 @@ def write_plots(profile, results_dir, records, runs):
     fig, axes = plt.subplots(len(groups), ncols, figsize=(5 * ncols, 3.8 * len(groups)),
                              squeeze=False)
     for gi, group in enumerate(groups):
-        dense = _find(records, runs, "ptb", group, "dense")
+        dense = _seeds(records, runs, "ptb", group, "dense")
         for si in range(ncols):
             ax = axes[gi][si]
             s = sparsities[si] if sparsities else 0.0
             if dense:
-                v = dense["history"].get("val_perplexity", [])
-                ax.plot(range(1, len(v) + 1), v, "k--", marker="o", label="dense")
-            for run, rec in ptb:
-                if run.group != group or run.method == "dense" or run.sparsity != s:
+                v = _mean_curve(dense, "val_perplexity")
+                ax.plot(range(1, len(v) + 1), v, "k--", marker="o",
+                        label=_seeds_label("dense", dense))
+            for method in METHOD_ORDER[1:]:
+                seeds = _seeds(records, runs, "ptb", group, method, s) if s else []
+                if not seeds:
                     continue
-                v = rec["history"].get("val_perplexity", [])
-                ax.plot(range(1, len(v) + 1), v, marker="o", color=colors[run.method],
-                        label=run.method)
+                v = _mean_curve(seeds, "val_perplexity")
+                ax.plot(range(1, len(v) + 1), v, marker="o", color=colors[method],
+                        label=_seeds_label(method, seeds))
             ax.set_yscale("log")
+            for axis_ticks in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+                axis_ticks(matplotlib.ticker.FormatStrFormatter("%.0f"))
             ax.set_title(f"PTB {group}, sparsity {s:g}")
             ax.set_xlabel("epoch")
             ax.set_ylabel("validation perplexity")
@@ -783,7 +825,8 @@ def run_grid(runs, folder, runs_dir, parallel, threads):
     returns the names of the failed ones."""
     todo = [r for r in runs if not (folder / f"{r.name}.json").is_file()]
     print(f"{len(runs) - len(todo)} of {len(runs)} runs done, {len(todo)} to run, "
-          f"{parallel} at a time with {threads} threads each", flush=True)
+          f"{parallel} at a time with {threads} thread{'s' if threads > 1 else ''} each",
+          flush=True)
     grid_start = time.monotonic()
     failed = []
 

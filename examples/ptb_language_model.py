@@ -41,7 +41,7 @@ SIZES = {
     "small": dict(units=200, layers=2, bptt=20, batch=20, dropout=0.0, init=0.1,
                   lr=1.0, decay=0.5, decay_after=4, epochs=13, clip=5.0),
     "medium": dict(units=650, layers=2, bptt=35, batch=20, dropout=0.5, init=0.05,
-                   lr=1.0, decay=0.8, decay_after=6, epochs=39, clip=5.0),
+                   lr=1.0, decay=1 / 1.2, decay_after=6, epochs=39, clip=5.0),
     "large": dict(units=1500, layers=2, bptt=35, batch=20, dropout=0.65, init=0.04,
                   lr=1.0, decay=1 / 1.15, decay_after=14, epochs=55, clip=10.0),
 }
@@ -63,9 +63,10 @@ def parse_args(argv=None):
     p.add_argument("--sparsity", type=float, default=0.67,
                    help="global fraction of zeros of the sparse matrices, in [0, 1)")
     p.add_argument("--distribution", choices=("erdos_renyi", "uniform"),
-                   default="erdos_renyi",
-                   help="how the sparsity is spread over the matrices (gradual "
-                        "pruning prunes each to the same sparsity, as tfmot)")
+                   default=None,
+                   help="how the sparsity is spread over the matrices; default "
+                        "erdos_renyi (gradual pruning prunes each to the same "
+                        "sparsity, as tfmot: uniform only)")
     p.add_argument("--method", choices=METHODS, default="set")
     p.add_argument("--optimizer", choices=("sgd", "sntasgd"), default="sgd")
     p.add_argument("--drop-fraction", type=float, default=0.3,
@@ -102,6 +103,7 @@ def parse_args(argv=None):
         args.sparsity = 0.0  # dense means no zeros; say so in the outputs
     if args.method != "dense" and args.sparsity == 0.0:
         raise UsageError(f"--method {args.method} needs --sparsity > 0")
+    resolve_distribution(args)
     if not 0.0 < args.drop_fraction < 1.0:
         raise UsageError(f"--drop-fraction must be in (0, 1), got {args.drop_fraction}")
     for name in ("epochs", "steps_per_epoch"):
@@ -122,6 +124,21 @@ def parse_args(argv=None):
     if args.data_dir is not None and args.corpus is not None:
         raise UsageError("give --data-dir (PTB) or --corpus, not both")
     return args
+
+
+def resolve_distribution(args):
+    """Sets `args.distribution` to the one that runs, as the outputs record it:
+    none for dense, uniform for gradual pruning (it prunes each matrix to the
+    same sparsity, as tfmot), Erdos-Renyi by default for the sparse methods."""
+    if args.method == "gradual":
+        if args.distribution == "erdos_renyi":
+            raise UsageError("--method gradual prunes each matrix to the same "
+                             "sparsity: give --distribution uniform or leave it out")
+        args.distribution = "uniform"
+    elif args.method == "dense":
+        args.distribution = None
+    elif args.distribution is None:
+        args.distribution = "erdos_renyi"
 
 
 def build_model(args, config, vocab_size):

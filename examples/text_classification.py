@@ -42,8 +42,7 @@ DATASETS = {
 }
 
 
-class UsageError(Exception):
-    """A user error: printed without a traceback, exit code 2."""
+UsageError = ptb_lm.UsageError  # a user error: printed without a traceback, exit 2
 
 
 def parse_args(argv=None):
@@ -55,7 +54,9 @@ def parse_args(argv=None):
     p.add_argument("--sparsity", type=float, default=0.9,
                    help="global fraction of zeros of the sparse matrices, in [0, 1)")
     p.add_argument("--distribution", choices=("erdos_renyi", "uniform"),
-                   default="erdos_renyi")
+                   default=None,
+                   help="how the sparsity is spread over the matrices; default "
+                        "erdos_renyi (gradual pruning: uniform only)")
     p.add_argument("--drop-fraction", type=float, default=0.3,
                    help="initial fraction of active weights replaced per update")
     p.add_argument("--update-every-steps", type=int, default=None,
@@ -99,6 +100,7 @@ def parse_args(argv=None):
         args.sparsity = 0.0  # dense means no zeros; say so in the outputs
     elif args.sparsity == 0.0:
         raise UsageError(f"--method {args.method} needs --sparsity > 0")
+    ptb_lm.resolve_distribution(args)
     if not 0.0 < args.drop_fraction < 1.0:
         raise UsageError(f"--drop-fraction must be in (0, 1), got {args.drop_fraction}")
     for name, minimum in (("update_every_steps", 1), ("units", 1), ("embedding_dim", 1),

@@ -20,8 +20,8 @@ from keras_sparse_rnn import callback_order
 from keras_sparse_rnn import masks as masks_lib
 from keras_sparse_rnn.dst import schedules
 from keras_sparse_rnn.layers import guard
-from keras_sparse_rnn.model_utils import (check_attach, sparse_layers_built,
-                                         sparse_weight_info)
+from keras_sparse_rnn.model_utils import (check_attach, sparse_layers,
+                                         sparse_layers_built, sparse_weight_info)
 from keras_sparse_rnn.step_plan import StepPlan
 from keras_sparse_rnn.validation import check_fraction, check_int, check_verbose
 
@@ -121,10 +121,13 @@ class GradualPruning(keras.callbacks.Callback):
       callback itself has no state to save.
     - Each matrix's configured sparsity (`layer.sparsity[name]`) follows its
       count, so `model.save` and `keras.models.load_model` work at any point.
-      Weights-only files (`save_weights`, `BackupAndRestore`) load into the
-      same model object, or one built with the sparsities of the file; a
-      model freshly built at the initial sparsity rejects the pruned masks
-      (their counts differ from its configuration).
+      Weights-only files (`save_weights`, `BackupAndRestore`) hold no
+      configuration: the callback makes the sparse layers of its model take
+      each matrix's sparsity from the mask they load
+      (`take_sparsity_from_loaded_masks`), so a run killed mid-training
+      resumes into a model freshly built at the initial sparsity, whatever
+      the order of the callbacks. Without the callback such a load refuses
+      masks whose counts differ from the layers' configuration.
 
     Build the sparse layers with `sparsity=0.0` for the dense start. A layer
     built sparser than the schedule's value keeps its mask until the
@@ -186,6 +189,13 @@ class GradualPruning(keras.callbacks.Callback):
             "power": self.power,
             "verbose": self.verbose,
         }
+
+    def set_model(self, model):
+        super().set_model(model)
+        # A checkpoint of this run holds masks pruned further than a freshly
+        # built model's: its layers take their sparsity from what they load.
+        for layer in sparse_layers(model):
+            layer.take_sparsity_from_loaded_masks()
 
     def sparsity_at(self, step):
         """The schedule's sparsity at `step` (`polynomial_decay_sparsity`)."""

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from keras_sparse_rnn import SparseDense, SparseEmbedding, SparseLSTM, sparse_weights
-from keras_sparse_rnn.model_utils import sparse_weight_info
+from keras_sparse_rnn.model_utils import sparse_layers, sparse_weight_info
 from keras_sparse_rnn.dst.schedules import is_pruning_step, polynomial_decay_sparsity
 from keras_sparse_rnn.pruning import GradualPruning, kept_count, prune_to_sparsity
 
@@ -355,6 +355,76 @@ def test_steps_per_execution_and_resume(tmp_path):
     for (w, m), (rw, rm) in zip(sparse_weights(model), sparse_weights(resumed)):
         np.testing.assert_array_equal(m.numpy(), rm.numpy())
         np.testing.assert_allclose(w.numpy(), rw.numpy(), rtol=1e-5, atol=1e-6)
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Stops training after epoch `epoch` (0-based) has been backed up."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("interrupted")
+
+
+@pytest.mark.parametrize("order", ["pruning_first", "backup_first"])
+def test_backup_and_restore_resumes_into_a_fresh_dense_model(tmp_path, order):
+    """A killed pruning run restarts with a model built at sparsity 0: its
+    layers take the checkpoint's pruned counts, and the run ends as an
+    uninterrupted one."""
+    x, y = _data()
+
+    def run(callbacks):
+        model = _model()
+        _compile(model, False)
+        pruning = GradualPruning(0.8, begin_step=0, end_step=20, frequency=5)
+        backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+        first = [pruning, backup] if order == "pruning_first" else [backup, pruning]
+        model.fit(x, y, batch_size=4, epochs=3, verbose=0, shuffle=False,
+                  callbacks=first + callbacks)
+        return model
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        run([_Interrupt(1)])  # two epochs, 16 steps: pruned to 3 of 4 steps' sparsity
+    resumed = run([])
+    whole = _model()
+    _compile(whole, False)
+    whole.fit(x, y, batch_size=4, epochs=3, verbose=0, shuffle=False,
+              callbacks=[GradualPruning(0.8, begin_step=0, end_step=20, frequency=5)])
+    assert int(resumed.optimizer.iterations.numpy()) == 24
+    sizes = [int(np.prod(w.shape)) for w, _ in sparse_weights(whole)]
+    assert [int(m.numpy().sum()) for _, m in sparse_weights(resumed)] == [
+        kept_count(n, 0.8) for n in sizes]
+    for (w, m), (rw, rm) in zip(sparse_weights(whole), sparse_weights(resumed)):
+        np.testing.assert_array_equal(m.numpy(), rm.numpy())
+        np.testing.assert_allclose(w.numpy(), rw.numpy(), rtol=1e-5, atol=1e-6)
+    for spec in sparse_weight_info(resumed):
+        assert spec.layer.expected_active_count(spec.name) == int(spec.mask.numpy().sum())
+
+
+def test_a_fresh_model_without_the_callback_refuses_pruned_masks(tmp_path):
+    x, y = _data()
+    model = _model()
+    _compile(model, False)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0,
+              callbacks=[GradualPruning(0.8, begin_step=0, end_step=4, frequency=2)])
+    model.save_weights(tmp_path / "pruned.weights.h5")
+    fresh = _model()
+    _compile(fresh, False)
+    with pytest.raises(ValueError, match="the mask has 38 active weights, but the "
+                                         "layer's sparsity 0.0 requires exactly 192"):
+        fresh.load_weights(tmp_path / "pruned.weights.h5")
+    for layer in sparse_layers(fresh):
+        layer.take_sparsity_from_loaded_masks()
+    fresh.load_weights(tmp_path / "pruned.weights.h5")
+    for (w, m), (fw, fm) in zip(sparse_weights(model), sparse_weights(fresh)):
+        np.testing.assert_array_equal(m.numpy(), fm.numpy())
+        np.testing.assert_array_equal(w.numpy(), fw.numpy())
+    assert fresh.layers[0].sparsity == {"embeddings": 1 - 38 / 192}
+    with pytest.raises(ValueError, match="enabled must be True or False, got 1 of type int"):
+        fresh.layers[0].take_sparsity_from_loaded_masks(1)
 
 
 def test_end_step_none_is_the_planned_training():

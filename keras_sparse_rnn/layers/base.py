@@ -7,7 +7,8 @@ import numpy as np
 
 from keras_sparse_rnn import masks as masks_lib
 from keras_sparse_rnn.layers import guard
-from keras_sparse_rnn.validation import check_block, check_fraction, check_seed
+from keras_sparse_rnn.validation import (check_block, check_bool, check_fraction,
+                                         check_seed)
 
 SparseWeight = collections.namedtuple(
     "SparseWeight",
@@ -250,6 +251,28 @@ class SparseLayerMixin:
             )
         self.sparsity[name] = sparsity
 
+    def take_sparsity_from_loaded_masks(self, enabled=True):
+        """For code whose pruning changes the masks' active counts: loading
+        weights (`load_weights`, `BackupAndRestore`) then sets the sparsity
+        of each sparse weight from the mask it loads, as
+        `set_configured_sparsity` does, instead of refusing a count that
+        differs from the configured one. Masks must still be 0/1 with the
+        weights zero outside them. `GradualPruning` enables it on the
+        layers of its model, so that a pruning run killed mid-training
+        resumes into a freshly built model."""
+        object.__setattr__(self, "_sparsity_from_loaded_masks",
+                           check_bool(enabled, "enabled"))
+
+    def _configure_from_loaded_mask(self, spec, mask):
+        """The whole-matrix sparsity of `mask`'s active count (of blocks),
+        as pruning records it; left as it is where no sparsity gives it
+        (the mask check then says what is wrong)."""
+        grid = masks_lib.block_reduce(mask, spec.block_shape)
+        count = int(np.count_nonzero(grid))
+        sparsity = 1.0 - count / grid.size
+        if count and masks_lib.active_count(grid.size, sparsity) == count:
+            self.set_configured_sparsity(spec.name, sparsity)
+
     def _reconfigure(self, name, sparsity):
         """Checks a new `sparsity` of weight `name` (it must leave the
         weight some active weights) and configures it; returns the
@@ -326,6 +349,8 @@ class SparseLayerMixin:
                     f"{tuple(v.shape)}"
                 )
         for spec in self._sparse_registry.specs.values():
+            if getattr(self, "_sparsity_from_loaded_masks", False):
+                self._configure_from_loaded_mask(spec, values[id(spec.mask)])
             self._check_mask(spec, values[id(spec.weight)], values[id(spec.mask)])
         with guard.unchecked():
             for v in all_vars:

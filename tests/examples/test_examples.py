@@ -178,6 +178,24 @@ def test_ptb_initial_weights_differ_between_matrices(ptb_lm):
     assert np.abs(kernels[0]).max() <= 0.1
 
 
+@pytest.mark.parametrize("example", ["ptb_lm", "text_clf"])
+def test_recorded_distribution_is_the_one_that_runs(request, example):
+    module = request.getfixturevalue(example)
+
+    def distribution(*argv):
+        return module.parse_args(["--sparsity", "0.5", *argv]).distribution
+
+    assert distribution("--method", "set") == "erdos_renyi"
+    assert distribution("--method", "rigl", "--distribution", "uniform") == "uniform"
+    assert distribution("--method", "dense") is None
+    assert distribution("--method", "gradual") == "uniform"
+    assert distribution("--method", "gradual", "--distribution", "uniform") == "uniform"
+    with pytest.raises(module.UsageError,
+                       match="--method gradual prunes each matrix to the same sparsity: "
+                             "give --distribution uniform or leave it out"):
+        distribution("--method", "gradual", "--distribution", "erdos_renyi")
+
+
 def test_ptb_gradual_starts_dense_and_ends_at_target(ptb_lm, tmp_path):
     out = tmp_path / "gradual"
     assert ptb_lm.main(["--size", "tiny", "--method", "gradual", "--sparsity", "0.75",
@@ -582,13 +600,35 @@ def test_cpu_report_merges_seeds_and_shows_zaremba(reproduce, tmp_path):
     assert "3 of 21 runs done" in text
 
 
+def test_cpu_bars_and_curves_use_the_mean_over_seeds(reproduce):
+    runs = reproduce.grid("cpu")
+    records = {"ptb_lstm_small_dense": _ptb([200.0, 120.0], 117.0, 4000, 900, 3000.0),
+               "ptb_lstm_small_dense_seed1": _ptb([210.0, 130.0], 119.0, 4000, 900,
+                                                  3000.0),
+               "ptb_lstm_small_static_0.67": _ptb([240.0, 140.0], 130.0, 1500, 300, 1.0),
+               "ptb_lstm_small_set_0.67": _ptb([230.0, 133.0], 128.0, 1500, 300, 1.0),
+               # seed 0 alone would be within 5% of the dense mean (125 * 1.05)
+               "ptb_lstm_small_rigl_0.67": _ptb([220.0, 130.0], 125.0, 1500, 300, 1.0),
+               "ptb_lstm_small_rigl_0.67_seed1": _ptb([224.0, 134.0], 126.0, 1500, 300,
+                                                      1.0),
+               "ptb_lstm_small_snfs_0.67": _ptb([226.0, 135.0], 127.0, 1500, 300, 1.0)}
+    bar = reproduce.check_bars(records, runs)[0]
+    assert bar["status"] == "missed"
+    assert bar["detail"] == ("best dynamic rigl 132.00 vs dense 125.00 (+5.6%, limit "
+                             "+5.0%); static 140.00")
+    seeds = reproduce._seeds(records, runs, "ptb", "lstm small", "rigl", 0.67)
+    assert reproduce._mean_curve(seeds, "val_perplexity") == [222.0, 132.0]
+    assert reproduce._seeds_label("rigl", seeds) == "rigl (mean of 2 seeds)"
+    assert reproduce._seeds(records, runs, "ptb", "lstm small", "rigl", 0.9) == []
+
+
 @pytest.mark.slow
 def test_gpu_profile_machinery_runs_every_entry_tiny(reproduce, tmp_path, capsys):
     """One real tiny run per entry of the gpu profile, two at once."""
     assert reproduce.main(["--profile", "gpu", "--smoke", "--parallel", "2",
-                           "--results-dir", str(tmp_path / "results"),
+                           "--threads", "1", "--results-dir", str(tmp_path / "results"),
                            "--runs-dir", str(tmp_path / "runs")]) == 0
-    assert "10 to run, 2 at a time with 1 threads each" in capsys.readouterr().out
+    assert "10 to run, 2 at a time with 1 thread each" in capsys.readouterr().out
     folder = tmp_path / "results" / "reproduce_gpu_smoke"
     records = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
     assert sorted(records) == sorted(r.name for r in reproduce.grid("gpu", smoke=True))

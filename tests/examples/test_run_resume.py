@@ -89,6 +89,66 @@ def test_killed_dst_run_resumes_to_the_uninterrupted_masks_and_weights(tmp_path)
     assert not (out / "backup").exists()  # deleted once the run finished
 
 
+@pytest.mark.slow
+def test_killed_tfmot_run_resumes_to_the_uninterrupted_weights(tmp_path):
+    """tfmot's baseline in tf_keras: its own BackupAndRestore, and the pruning
+    step (a variable of each pruning wrapper) comes back with the weights."""
+    args = ["--size", "tiny", "--sparsity", "0.7", "--steps-per-epoch", "6",
+            "--epochs", "3", "--no-save", "--verbose", "0"]
+    a, b, out = _kill_and_resume("examples/tfmot_baseline.py", args, tmp_path)
+    # The sparsity it reached follows the pruning step: a restarted step would
+    # repeat epoch 1's pruning and end less sparse.
+    assert a["history"]["pruning_sparsity"] == b["history"]["pruning_sparsity"]
+    assert a["history"]["pruning_sparsity"][-1] > a["history"]["pruning_sparsity"][0]
+    # tf_keras deletes its checkpoint folder once fit ends (not the folder above).
+    assert not [p for p in (out / "backup").rglob("*") if p.is_file()]
+
+
+@pytest.mark.slow
+def test_reproduce_resumes_a_killed_grid_run_from_its_backup(tmp_path, monkeypatch):
+    """`reproduce.py` started again after its run was killed continues that run
+    from its last completed epoch (gradual pruning: the masks follow the
+    optimizer's step) and ends where an uninterrupted grid does."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "reproduce_resume", ROOT / "benchmarks" / "reproduce.py")
+    reproduce = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reproduce)
+    monkeypatch.setenv("KERAS_SPARSE_RNN_DATA", DATA)
+    name = "ptb_lstm_tiny_gradual_0.67"
+
+    def grid(where):
+        return reproduce.main(["--profile", "cpu", "--smoke", "--only", name,
+                               "--threads", "1", "--results-dir", str(where / "results"),
+                               "--runs-dir", str(where / "runs")])
+
+    assert grid(tmp_path / "whole") == 0
+    monkeypatch.setenv("KSR_TEST_KILL_AFTER_EPOCH", "1")
+    assert grid(tmp_path / "killed") == 1  # the run failed: no JSON
+    result = tmp_path / "killed" / "results" / "reproduce_cpu_smoke" / f"{name}.json"
+    assert not result.exists()
+    assert (tmp_path / "killed" / "runs" / name / "backup").is_dir()
+    monkeypatch.delenv("KSR_TEST_KILL_AFTER_EPOCH")
+    assert grid(tmp_path / "killed") == 0
+    b = json.loads(result.read_text())
+    a = json.loads((tmp_path / "whole" / "results" / "reproduce_cpu_smoke"
+                    / f"{name}.json").read_text())
+    assert a["run"]["resumed_at_epoch"] is None and b["run"]["resumed_at_epoch"] == 1
+    assert a["epochs_run"] == b["epochs_run"] == 2
+    assert a["history"] == b["history"]
+    assert a["valid_perplexity"] == b["valid_perplexity"]
+    assert a["test_perplexity"] == b["test_perplexity"]
+    want = _arrays_of_keras_file(tmp_path / "whole" / "runs" / name / "model.keras")
+    got = _arrays_of_keras_file(tmp_path / "killed" / "runs" / name / "model.keras")
+    assert set(want) == set(got)
+    masks = [k for k, v in want.items() if k.startswith("layers/") and v.ndim == 2
+             and set(np.unique(v)) <= {0.0, 1.0}]
+    assert len(masks) == 6
+    for k in want:
+        np.testing.assert_array_equal(want[k], got[k], err_msg=k)
+
+
 def test_epoch_backup_never_leaves_a_half_written_checkpoint(tmp_path):
     """The metadata names the weights file; the old file goes only after."""
     import importlib.util
