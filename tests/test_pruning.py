@@ -382,13 +382,14 @@ def test_backup_and_restore_resumes_into_a_fresh_dense_model(tmp_path, order):
         pruning = GradualPruning(0.8, begin_step=0, end_step=20, frequency=5)
         backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
         first = [pruning, backup] if order == "pruning_first" else [backup, pruning]
-        model.fit(x, y, batch_size=4, epochs=3, verbose=0, shuffle=False,
-                  callbacks=first + callbacks)
-        return model
+        history = model.fit(x, y, batch_size=4, epochs=3, verbose=0, shuffle=False,
+                            callbacks=first + callbacks)
+        return model, history
 
     with pytest.raises(RuntimeError, match="interrupted"):
-        run([_Interrupt(1)])  # two epochs, 16 steps: pruned to 3 of 4 steps' sparsity
-    resumed = run([])
+        run([_Interrupt(1)])  # after epoch 2 of 3 (16 steps), backed up
+    resumed, history = run([])
+    assert history.epoch == [2]  # it resumed: only the third epoch ran
     whole = _model()
     _compile(whole, False)
     whole.fit(x, y, batch_size=4, epochs=3, verbose=0, shuffle=False,
