@@ -8,7 +8,7 @@ writes a Markdown table, PNG plots and the bars of the issue:
     python benchmarks/reproduce.py --profile quick --dry-run
     python benchmarks/reproduce.py --profile quick --only 'ptb_*_0.9'
     python benchmarks/reproduce.py --profile quick --report-only
-    python benchmarks/reproduce.py --profile cpu            # ~11 h on 2 CPU cores, resumable
+    python benchmarks/reproduce.py --profile cpu            # ~8 h on 2 CPU cores, resumable
     python benchmarks/reproduce.py --profile gpu            # all runs at once on one GPU
     python benchmarks/reproduce.py --profile full           # paper-sized, for a GPU
 
@@ -35,7 +35,8 @@ Profiles:
   at 0.67 static, SET, RigL (seeds 0 and 1), SNFS, gradual pruning and
   tfmot; at 0.9 static, SET, RigL and gradual. IMDB (all 25,000 / 25,000)
   and SST-2 (sentence-level splits): dense, static, SET and RigL at 0.96.
-  A PTB run takes 65-90 minutes with one thread, two at a time; each
+  Measured here: a PTB run took 62-90 minutes with one thread, two at a
+  time (13 runs: about 8 hours), a text run 0.5-7 minutes. Each PTB run
   checkpoints every epoch, and a killed grid started again resumes its
   unfinished runs from their last completed epoch.
 * `gpu`: Zaremba's medium LSTM (2 x 650, 39 epochs, dropout 0.5) and the
@@ -57,10 +58,11 @@ runs' own folders (model files, logs) go to `--runs-dir`
 (default `runs/reproduce_<profile>`).
 
 The bars (computed from the JSONs, per PTB model; the mean where a grid
-point ran with several seeds): at sparsity 0.67 the best dynamic method (SET, RigL, SNFS) has a validation
-perplexity within 5% of dense and below static sparse; at 0.9 every dynamic
-method's validation perplexity is below static sparse; on IMDB (quick
-profile), SET at 0.9 is within 1.5 test-accuracy points of dense. They are reported, not tuned for.
+point ran with several seeds): at sparsity 0.67 the best dynamic method
+(SET, RigL, SNFS) has a validation perplexity within 5% of dense and below
+static sparse; at 0.9 every dynamic method's validation perplexity is below
+static sparse; on IMDB (quick profile), SET at 0.9 is within 1.5
+test-accuracy points of dense. They are reported, not tuned for.
 """
 
 import argparse

@@ -16,6 +16,15 @@ def active_count(size, sparsity):
     return int(round((1.0 - sparsity) * size))
 
 
+def sparsity_of_count(size, count):
+    """The sparsity whose `active_count` over `size` entries is `count`, or
+    None where none is (count 0, or lost to rounding)."""
+    sparsity = 1.0 - count / size
+    if count < 1 or active_count(size, sparsity) != count:
+        return None
+    return sparsity
+
+
 def gate_slices(shape, gates):
     """Column slices of the `gates` equal gate blocks of a packed kernel."""
     columns = shape[-1]

@@ -43,8 +43,8 @@ def _record_sparsity(layer, name, count, size):
     The config and the checks on load (`SparseLayerMixin.load_own_variables`)
     expect `round((1 - s) * size)` active weights (or blocks).
     """
-    sparsity = 1.0 - count / size
-    if masks_lib.active_count(size, sparsity) != count:
+    sparsity = masks_lib.sparsity_of_count(size, count)
+    if sparsity is None:
         raise RuntimeError(
             f"Layer '{layer.name}': no sparsity gives {count} of {size}"
         )

@@ -424,6 +424,17 @@ def test_a_fresh_model_without_the_callback_refuses_pruned_masks(tmp_path):
         np.testing.assert_array_equal(m.numpy(), fm.numpy())
         np.testing.assert_array_equal(w.numpy(), fw.numpy())
     assert fresh.layers[0].sparsity == {"embeddings": 1 - 38 / 192}
+    # A file refused on load changes nothing, not even the configured sparsity.
+    other = _model()
+    for layer in sparse_layers(other):
+        layer.take_sparsity_from_loaded_masks()
+    embedding = other.layers[0]
+    weight, mask = fresh.layers[0].embeddings.numpy(), fresh.layers[0].embeddings_mask.numpy()
+    weight[mask == 0] = 1.0
+    with pytest.raises(ValueError, match="weights outside the mask must be 0"):
+        embedding.load_own_variables({"0": weight, "1": mask})
+    assert embedding.sparsity == 0.0
+    assert int(embedding.embeddings_mask.numpy().sum()) == 192
     with pytest.raises(ValueError, match="enabled must be True or False, got 1 of type int"):
         fresh.layers[0].take_sparsity_from_loaded_masks(1)
 

@@ -1,6 +1,7 @@
 """What every sparse layer and cell shares: masks, their invariants, saving."""
 
 import collections
+import copy
 
 import keras
 import numpy as np
@@ -268,9 +269,8 @@ class SparseLayerMixin:
         as pruning records it; left as it is where no sparsity gives it
         (the mask check then says what is wrong)."""
         grid = masks_lib.block_reduce(mask, spec.block_shape)
-        count = int(np.count_nonzero(grid))
-        sparsity = 1.0 - count / grid.size
-        if count and masks_lib.active_count(grid.size, sparsity) == count:
+        sparsity = masks_lib.sparsity_of_count(grid.size, int(np.count_nonzero(grid)))
+        if sparsity is not None:
             self.set_configured_sparsity(spec.name, sparsity)
 
     def _reconfigure(self, name, sparsity):
@@ -348,10 +348,17 @@ class SparseLayerMixin:
                     f"has shape {values[id(v)].shape}, the layer expects "
                     f"{tuple(v.shape)}"
                 )
-        for spec in self._sparse_registry.specs.values():
+        specs = self._sparse_registry.specs.values()
+        configured = copy.deepcopy(self.sparsity)
+        try:
             if getattr(self, "_sparsity_from_loaded_masks", False):
-                self._configure_from_loaded_mask(spec, values[id(spec.mask)])
-            self._check_mask(spec, values[id(spec.weight)], values[id(spec.mask)])
+                for spec in specs:
+                    self._configure_from_loaded_mask(spec, values[id(spec.mask)])
+            for spec in specs:
+                self._check_mask(spec, values[id(spec.weight)], values[id(spec.mask)])
+        except ValueError:
+            object.__setattr__(self, "sparsity", configured)  # a refused file changes nothing
+            raise
         with guard.unchecked():
             for v in all_vars:
                 v.assign(values[id(v)])
