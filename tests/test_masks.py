@@ -49,3 +49,13 @@ def test_gate_counts_counts_each_column_block_exactly():
     assert counts.dtype == np.int64
     np.testing.assert_array_equal(counts, [6, 0, 1, 3])
     np.testing.assert_array_equal(masks.gate_counts(mask, 1), [10])
+
+
+def test_sparsity_of_count_round_trips_active_count():
+    from keras_sparse_rnn.masks import active_count, sparsity_of_count
+
+    for size in (1, 7, 192, 6400):
+        for count in range(1, size + 1, max(1, size // 37)):
+            s = sparsity_of_count(size, count)
+            assert s == 1.0 - count / size and active_count(size, s) == count
+    assert sparsity_of_count(192, 0) is None
