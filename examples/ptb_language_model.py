@@ -9,6 +9,9 @@ sparse layers; `--method` picks how their connectivity evolves.
     python examples/ptb_language_model.py --size small --sparsity 0.67 \
         --method set --epochs 13 --out-dir runs/ptb_set
 
+`--cell rhn` trains Zilly et al. (2017)'s PTB RHN instead (`--size zilly`,
+see `RHN_SIZES`), `--cell gru` a GRU of the LSTM's sizes.
+
 Writes to `--out-dir`: `model.keras`, `history.json` (per-epoch losses,
 perplexities and topology-update logs), `summary.txt` and `summary.json`
 (the sparsity report), and `model.tflite` unless `--no-export`.
@@ -45,7 +48,25 @@ SIZES = {
     "large": dict(units=1500, layers=2, bptt=35, batch=20, dropout=0.65, init=0.04,
                   lr=1.0, decay=1 / 1.15, decay_after=14, epochs=55, clip=10.0),
 }
-RHN_SIZE = dict(units=830, depth=10, layers=1)  # Zilly et al.'s PTB setting
+# The RHN's sizes: `zilly` is Zilly et al. (2017)'s PTB setting (their
+# `ptb_sota`): one layer of depth 10 and 830 units, transform-gate bias -2,
+# uniform init 0.04, BPTT 35, SGD lr 0.2 for the summed loss divided by 1.02
+# each epoch after the 20th, up to 500 epochs, clip 10, L2 weight decay 1e-7,
+# and variational dropout (one mask per sequence) on the embedded words (whole
+# words), the input, the state and the output. `tiny` has the same dropouts
+# and weight decay on a small model (smoke tests). Not as Zilly: the embedding
+# and the softmax are not tied (each sparse with its own mask), and a word's
+# repeats in a sequence get draws of their own.
+RHN_SIZES = {
+    "tiny": dict(units=32, depth=2, layers=1, bptt=10, batch=20, init=0.1,
+                 lr=1.0, decay=0.5, decay_after=4, epochs=1, clip=5.0,
+                 dropout=0.0, word_dropout=0.25, input_dropout=0.75,
+                 state_dropout=0.25, output_dropout=0.75, weight_decay=1e-7),
+    "zilly": dict(units=830, depth=10, layers=1, bptt=35, batch=20, init=0.04,
+                  lr=0.2, decay=1 / 1.02, decay_after=20, epochs=500, clip=10.0,
+                  dropout=0.0, word_dropout=0.25, input_dropout=0.75,
+                  state_dropout=0.25, output_dropout=0.75, weight_decay=1e-7),
+}
 METHODS = ("dense", "static", "set", "rigl", "snfs", "gradual")
 CELLS = ("lstm", "rhn", "gru")
 
@@ -59,7 +80,10 @@ def parse_args(argv=None):
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--cell", choices=CELLS, default="lstm")
-    p.add_argument("--size", choices=sorted(SIZES), default="small")
+    p.add_argument("--size", choices=sorted({*SIZES, *RHN_SIZES}), default=None,
+                   help="small, medium or large (Zaremba's LSTMs; GRU too) or zilly "
+                        "(the RHN); tiny for smoke tests (default: small, for "
+                        "the RHN zilly)")
     p.add_argument("--sparsity", type=float, default=0.67,
                    help="global fraction of zeros of the sparse matrices, in [0, 1)")
     p.add_argument("--distribution", choices=("erdos_renyi", "uniform"),
@@ -97,6 +121,12 @@ def parse_args(argv=None):
     p.add_argument("--no-export", action="store_true", help="skip the .tflite export")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     args = p.parse_args(argv)
+    sizes = RHN_SIZES if args.cell == "rhn" else SIZES
+    if args.size is None:
+        args.size = "zilly" if args.cell == "rhn" else "small"
+    elif args.size not in sizes:
+        raise UsageError(f"--cell {args.cell} has the sizes {', '.join(sorted(sizes))}, "
+                         f"got --size {args.size}")
     if not 0.0 <= args.sparsity < 1.0:
         raise UsageError(f"--sparsity must be in [0, 1), got {args.sparsity}")
     if args.method == "dense" and args.sparsity != 0.0:
@@ -157,10 +187,18 @@ def build_model(args, config, vocab_size):
         return keras.initializers.RandomUniform(
             -config["init"], config["init"], seed=args.seed + 1000 * k)
 
+    def sequence_dropout(key, noise_shape, seed):
+        # One draw per sequence (and feature) for all its time steps, or one
+        # per token for all its features: Gal's variational dropout.
+        return keras.layers.Dropout(config[key], noise_shape=noise_shape,
+                                    seed=args.seed + seed, name=key)
+
     inputs = keras.Input((config["bptt"],), batch_size=config["batch"], dtype="int32")
     x = ksr.SparseEmbedding(vocab_size, config["units"], sparsity=sparse,
                             embeddings_initializer=init(1), mask_seed=args.seed,
                             name="embedding")(inputs)
+    if config.get("word_dropout"):
+        x = sequence_dropout("word_dropout", (None, None, 1), 97)(x)
     for i in range(config["layers"]):
         if config["dropout"]:
             x = keras.layers.Dropout(config["dropout"], seed=args.seed + i)(x)
@@ -173,16 +211,26 @@ def build_model(args, config, vocab_size):
         elif args.cell == "gru":
             layer = ksr.SparseGRU(config["units"], **common)
         else:
-            layer = ksr.SparseRHN(config["units"], depth=config["depth"], **common)
+            layer = ksr.SparseRHN(config["units"], depth=config["depth"],
+                                  dropout=config.get("input_dropout", 0.0),
+                                  recurrent_dropout=config.get("state_dropout", 0.0),
+                                  seed=args.seed + 98, **common)
         x = layer(x)
     if config["dropout"]:
         x = keras.layers.Dropout(config["dropout"], seed=args.seed + 99)(x)
+    if config.get("output_dropout"):
+        x = sequence_dropout("output_dropout", (None, 1, config["units"]), 96)(x)
     logits = ksr.SparseDense(vocab_size, sparsity=sparse, kernel_initializer=init(99),
                              mask_seed=args.seed + 50, name="softmax")(x)
     model = keras.Model(inputs, logits, name=f"ptb_{args.cell}_{args.size}")
     if args.method not in ("dense", "gradual"):
         ksr.distribute_sparsity(model, args.sparsity, args.distribution)
     return model
+
+
+def size_config(args):
+    """The settings of `args.size` for `args.cell` (a copy)."""
+    return dict((RHN_SIZES if args.cell == "rhn" else SIZES)[args.size])
 
 
 def keras_learning_rate(args, config):
@@ -196,6 +244,28 @@ def keras_learning_rate(args, config):
     conversion). The reported losses stay per token: perplexity = exp(loss).
     """
     return (args.learning_rate or config["lr"]) * config["bptt"]
+
+
+def make_optimizer(args, config):
+    """SGD (or SNT-ASGD) with the size's learning rate, clipping and weight
+    decay, each converted for Keras' mean loss (see `keras_learning_rate`).
+
+    The L2 term `weight_decay * sum(w ** 2) / 2` added to the summed loss
+    moves each weight by `lr * weight_decay * w`; Keras' decoupled
+    `weight_decay` moves it by `lr * bptt * keras_decay * w`, so the same
+    step is `keras_decay = weight_decay / bptt`. A weight outside the mask
+    stays zero under it.
+    """
+    import keras
+    import keras_sparse_rnn as ksr
+
+    kwargs = dict(learning_rate=keras_learning_rate(args, config),
+                  global_clipnorm=config["clip"] / config["bptt"])
+    if config.get("weight_decay"):
+        kwargs["weight_decay"] = config["weight_decay"] / config["bptt"]
+    if args.optimizer == "sntasgd":
+        return ksr.optimizers.SNTASGD(nonmono=5, **kwargs)
+    return keras.optimizers.SGD(**kwargs)
 
 
 class ZarembaSchedule:
@@ -445,14 +515,11 @@ class RunResult:
 
 def train(args):
     import keras
-    import keras_sparse_rnn as ksr
     from keras_sparse_rnn.datasets import load_corpus, ptb
 
     set_threads(args.threads)
     keras.utils.set_random_seed(args.seed)
-    config = dict(SIZES[args.size])
-    if args.cell == "rhn":
-        config.update(RHN_SIZE if args.size != "tiny" else dict(depth=2, layers=1))
+    config = size_config(args)
     epochs = args.epochs or config["epochs"]
     try:
         if args.corpus is not None:
@@ -470,13 +537,7 @@ def train(args):
         model = build_model(args, config, len(vocab))
     except ValueError as e:  # e.g. a sparsity that leaves a matrix empty
         raise UsageError(str(e)) from None
-    lr = keras_learning_rate(args, config)
-    clipnorm = config["clip"] / config["bptt"]
-    if args.optimizer == "sntasgd":
-        optimizer = ksr.optimizers.SNTASGD(learning_rate=lr, nonmono=5,
-                                            global_clipnorm=clipnorm)
-    else:
-        optimizer = keras.optimizers.SGD(learning_rate=lr, global_clipnorm=clipnorm)
+    optimizer = make_optimizer(args, config)
     jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     model.compile(optimizer,
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -566,7 +627,7 @@ def main(argv=None):
         # is only that of the verification sequences.
         try:
             report = export_tflite(model, out / "model.tflite", streaming=True,
-                                   batch_size=1, sequence_length=SIZES[args.size]["bptt"])
+                                   batch_size=1, sequence_length=size_config(args)["bptt"])
         except ExportError as e:
             print(f"error: the TFLite export failed: {e}", file=sys.stderr)
             record["tflite"] = {"error": str(e)}

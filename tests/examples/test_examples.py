@@ -178,6 +178,79 @@ def test_ptb_initial_weights_differ_between_matrices(ptb_lm):
     assert np.abs(kernels[0]).max() <= 0.1
 
 
+def test_ptb_rhn_is_zillys_setting(ptb_lm):
+    """`--cell rhn` is Zilly et al.'s PTB RHN: depth 10 x 830, their dropouts,
+    schedule and weight decay, converted for Keras' mean loss."""
+    import keras
+
+    args = ptb_lm.parse_args(["--cell", "rhn", "--method", "dense"])
+    assert args.size == "zilly"
+    config = ptb_lm.size_config(args)
+    model = ptb_lm.build_model(args, config, 10000)
+    rhn = model.get_layer("rhn_0")
+    cell = rhn.cell
+    assert (cell.units, cell.depth, cell.coupled, cell.transform_bias) == (830, 10, True, -2.0)
+    assert (cell.dropout, cell.recurrent_dropout) == (0.75, 0.25)
+    words, output = model.get_layer("word_dropout"), model.get_layer("output_dropout")
+    assert (words.rate, words.noise_shape) == (0.25, (None, None, 1))
+    assert (output.rate, output.noise_shape) == (0.75, (None, 1, 830))
+    assert [layer.name for layer in model.layers[1:]] == [
+        "embedding", "word_dropout", "rhn_0", "output_dropout", "softmax"]
+    # Untied: Zilly's 23.5 M plus a softmax kernel of its own (830 x 10,000).
+    trained = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trained == (10000 * 830 + 830 * 1660 + 10 * (830 * 1660 + 1660)
+                       + 830 * 10000 + 10000)
+    assert np.abs(cell.kernel.numpy()).max() <= 0.04
+    optimizer = ptb_lm.make_optimizer(args, config)
+    assert isinstance(optimizer, keras.optimizers.SGD)
+    assert float(optimizer.learning_rate) == pytest.approx(0.2 * 35)
+    assert optimizer.global_clipnorm == pytest.approx(10 / 35)
+    assert optimizer.weight_decay == pytest.approx(1e-7 / 35)
+    lrs = [config["lr"] * config["decay"] ** max(0, e - config["decay_after"])
+           for e in (1, 20, 21, 22)]
+    assert lrs == pytest.approx([0.2, 0.2, 0.2 / 1.02, 0.2 / 1.02 ** 2])
+    assert config["epochs"] == 500 and config["bptt"] == 35
+
+
+def test_ptb_weight_decay_is_the_l2_step_of_the_summed_loss(ptb_lm):
+    """Keras' decoupled decay with `weight_decay / bptt` and lr `lr * bptt`
+    moves a weight as Zilly's L2 term does: by `lr * weight_decay * w`."""
+    import keras
+
+    args = ptb_lm.parse_args(["--cell", "rhn", "--size", "tiny", "--method", "dense"])
+    config = dict(ptb_lm.size_config(args), weight_decay=0.01)
+    optimizer = ptb_lm.make_optimizer(args, config)
+    w = keras.Variable(np.array([1.0, -2.0, 0.0], np.float32))
+    optimizer.apply([keras.ops.zeros(3)], [w])
+    np.testing.assert_allclose(w.numpy(), np.array([1.0, -2.0, 0.0]) * (1 - 1.0 * 0.01),
+                               rtol=1e-6)
+
+
+def test_ptb_rhn_dropouts_are_per_sequence_and_per_word(ptb_lm):
+    args = ptb_lm.parse_args(["--cell", "rhn", "--size", "tiny", "--method", "dense"])
+    model = ptb_lm.build_model(args, ptb_lm.size_config(args), 50)
+    ones = np.ones((20, 10, 32), np.float32)
+    words = model.get_layer("word_dropout")(ones, training=True).numpy()
+    # A token's features are dropped together, tokens independently.
+    np.testing.assert_allclose(np.unique(words), [0.0, 1 / 0.75], rtol=1e-6)
+    assert (words == words[:, :, :1]).all() and not (words == words[:, :1, :]).all()
+    output = model.get_layer("output_dropout")(ones, training=True).numpy()
+    # One mask per sequence for all its time steps.
+    assert (output == output[:, :1, :]).all() and not (output == output[:, :, :1]).all()
+    np.testing.assert_allclose(np.unique(output), [0.0, 1 / 0.25], rtol=1e-6)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--cell", "lstm", "--size", "zilly"],
+     "--cell lstm has the sizes large, medium, small, tiny, got --size zilly"),
+    (["--cell", "rhn", "--size", "medium"],
+     "--cell rhn has the sizes tiny, zilly, got --size medium"),
+])
+def test_ptb_sizes_belong_to_their_cell(ptb_lm, argv, message):
+    with pytest.raises(ptb_lm.UsageError, match=message):
+        ptb_lm.parse_args(argv)
+
+
 @pytest.mark.parametrize("example", ["ptb_lm", "text_clf"])
 def test_recorded_distribution_is_the_one_that_runs(request, example):
     module = request.getfixturevalue(example)
@@ -572,7 +645,7 @@ def test_cpu_profile_is_the_full_protocol_grid(reproduce):
     assert all(c[-4:] == ["--threads", "1", "--out-dir", "out"] for c in commands)
     gpu = reproduce.grid("gpu")
     assert [r.name for r in gpu] == [
-        f"ptb_{cell}_medium_{m}" for cell in ("lstm", "rhn")
+        f"ptb_{group}_{m}" for group in ("lstm_medium", "rhn_zilly")
         for m in ("dense", "static_0.67", "set_0.67", "rigl_0.67", "snfs_0.67")]
     smoke = reproduce.grid("gpu", smoke=True)
     assert [r.group for r in smoke] == [r.group for r in gpu]
@@ -643,7 +716,7 @@ def test_gpu_profile_machinery_runs_every_entry_tiny(reproduce, tmp_path, capsys
         assert "--threads 1" in run["command"]
     assert records["ptb_rhn_tiny_rigl_0.67"]["history"]["dst_updates"] == [1, 0]
     text = (tmp_path / "results" / "reproduce_gpu_smoke.md").read_text()
-    assert "### Penn Treebank, rhn medium" in text and "10 of 10 runs done" in text
+    assert "### Penn Treebank, rhn zilly" in text and "10 of 10 runs done" in text
 
 
 @pytest.mark.slow
