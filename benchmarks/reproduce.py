@@ -631,15 +631,16 @@ def profile_text(profile):
             "and Zilly et al.'s RHN (depth 10 x 830, their PTB schedule: lr 0.2 for "
             "the summed loss divided by 1.02 each epoch after the 20th, up to 500 "
             "epochs, clip 10, weight decay 1e-7, variational dropout 0.25 on words, "
-            "0.75 on the input, 0.25 on the state, 0.75 on the output; embedding and "
-            "softmax not tied), dense and at sparsity 0.67 with static, SET, RigL and "
+            "0.75 on the input, 0.25 on the state, 0.75 on the output; not as theirs: "
+            "embedding and softmax not tied, a word's repeats in a sequence dropped "
+            "independently), dense and at sparsity 0.67 with static, SET, RigL and "
             "SNFS; every run a process of its own, all at once on one GPU (memory "
             "growth on).",
         ]
     return [
-        "- Penn Treebank: each size's full Zaremba schedule on the whole training "
-        "set (small 13, medium 39, large 55 epochs; the RHN Zilly et al.'s, up to "
-        "500); "
+        "- Penn Treebank: each LSTM size's full Zaremba schedule on the whole "
+        "training set (small 13, medium 39, large 55 epochs) and Zilly et al.'s "
+        "for the RHN (up to 500 epochs); "
         "validation and test on the whole sets.",
         "- IMDB: 3 epochs on the 20,000 training reviews; test on all 25,000.",
     ]

@@ -103,9 +103,10 @@ def parse_args(argv=None):
     p.add_argument("--time-budget", type=float, default=None,
                    help="stop training after this many minutes")
     p.add_argument("--learning-rate", type=float, default=None,
-                   help="Zaremba's learning rate, for the loss summed over the "
-                        "BPTT steps (default: the size's); the Keras optimizer "
-                        "gets it times the BPTT length, as its loss is the mean")
+                   help="the learning rate for the loss summed over the BPTT "
+                        "steps, as Zaremba's and Zilly's (default: the size's); "
+                        "the Keras optimizer gets it times the BPTT length, as "
+                        "its loss is the mean")
     p.add_argument("--jit-compile", choices=("auto", "true", "false"), default="true",
                    help="XLA for the train step ('auto' is False on a CPU)")
     p.add_argument("--seed", type=int, default=0)
@@ -179,13 +180,17 @@ def build_model(args, config, vocab_size):
     # (the per-matrix value is re-set by distribute_sparsity).
     sparse = 0.0 if args.method == "gradual" else args.sparsity
 
-    def init(k):
+    def init(k, per_call=False):
         # One initializer (one seed) per weight: a Keras initializer seeded
         # with an int draws the same values at every call, which would make
         # every weight of the same shape (both LSTM kernels, each kernel and
-        # its recurrent kernel) start equal.
+        # its recurrent kernel) start equal. `per_call`: new values at each
+        # call, for a layer that draws several weights from one initializer
+        # (the RHN's recurrent kernel of each micro-layer).
+        seed = args.seed + 1000 * k
         return keras.initializers.RandomUniform(
-            -config["init"], config["init"], seed=args.seed + 1000 * k)
+            -config["init"], config["init"],
+            seed=keras.random.SeedGenerator(seed) if per_call else seed)
 
     def sequence_dropout(key, noise_shape, seed):
         # One draw per sequence (and feature) for all its time steps, or one
@@ -204,7 +209,7 @@ def build_model(args, config, vocab_size):
             x = keras.layers.Dropout(config["dropout"], seed=args.seed + i)(x)
         common = dict(sparsity=sparse, mask_seed=args.seed + 1 + i,
                       kernel_initializer=init(2 + 2 * i),
-                      recurrent_initializer=init(3 + 2 * i),
+                      recurrent_initializer=init(3 + 2 * i, per_call=args.cell == "rhn"),
                       return_sequences=True, stateful=True, name=f"{args.cell}_{i}")
         if args.cell == "lstm":
             layer = ksr.SparseLSTM(config["units"], unit_forget_bias=False, **common)
@@ -253,8 +258,9 @@ def make_optimizer(args, config):
     The L2 term `weight_decay * sum(w ** 2) / 2` added to the summed loss
     moves each weight by `lr * weight_decay * w`; Keras' decoupled
     `weight_decay` moves it by `lr * bptt * keras_decay * w`, so the same
-    step is `keras_decay = weight_decay / bptt`. A weight outside the mask
-    stays zero under it.
+    step is `keras_decay = weight_decay / bptt` (Keras clips the gradient
+    alone, the summed loss's clipping includes the L2 term: negligible at
+    1e-7). A weight outside the mask stays zero under it.
     """
     import keras
     import keras_sparse_rnn as ksr

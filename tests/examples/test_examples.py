@@ -13,6 +13,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -178,6 +179,21 @@ def test_ptb_initial_weights_differ_between_matrices(ptb_lm):
     assert np.abs(kernels[0]).max() <= 0.1
 
 
+def test_ptb_rhn_micro_layers_start_different(ptb_lm):
+    """One recurrent initializer serves every micro-layer: it draws anew each time,
+    and the same seed gives the same model."""
+    def recurrent_kernels():
+        args = ptb_lm.parse_args(["--cell", "rhn", "--size", "tiny", "--method", "dense"])
+        cell = ptb_lm.build_model(args, ptb_lm.size_config(args), 50).get_layer("rhn_0").cell
+        return [k.numpy() for k in cell.recurrent_kernels]
+
+    kernels = recurrent_kernels()
+    assert len(kernels) == 2 and not np.allclose(kernels[0], kernels[1])
+    assert np.abs(kernels[1]).max() <= 0.1
+    for first, again in zip(kernels, recurrent_kernels()):
+        np.testing.assert_array_equal(first, again)
+
+
 def test_ptb_rhn_is_zillys_setting(ptb_lm):
     """`--cell rhn` is Zilly et al.'s PTB RHN: depth 10 x 830, their dropouts,
     schedule and weight decay, converted for Keras' mean loss."""
@@ -206,9 +222,15 @@ def test_ptb_rhn_is_zillys_setting(ptb_lm):
     assert float(optimizer.learning_rate) == pytest.approx(0.2 * 35)
     assert optimizer.global_clipnorm == pytest.approx(10 / 35)
     assert optimizer.weight_decay == pytest.approx(1e-7 / 35)
-    lrs = [config["lr"] * config["decay"] ** max(0, e - config["decay_after"])
-           for e in (1, 20, 21, 22)]
-    assert lrs == pytest.approx([0.2, 0.2, 0.2 / 1.02, 0.2 / 1.02 ** 2])
+    # Zilly's lr / 1.02 ** max(i - 19, 0) at the 0-based epoch i, times 35.
+    schedule = ptb_lm.ZarembaSchedule(ptb_lm.keras_learning_rate(args, config),
+                                      config["decay"], config["decay_after"])
+    schedule.set_model(types.SimpleNamespace(optimizer=optimizer))
+    lrs = []
+    for epoch in (0, 19, 20, 21):
+        schedule.on_epoch_begin(epoch)
+        lrs.append(float(optimizer.learning_rate))
+    assert lrs == pytest.approx([7.0, 7.0, 7.0 / 1.02, 7.0 / 1.02 ** 2])
     assert config["epochs"] == 500 and config["bptt"] == 35
 
 
