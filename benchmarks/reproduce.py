@@ -405,11 +405,13 @@ def check_bars(records, runs):
     groups = [g for g in dict.fromkeys(r.group for r in runs if r.kind == "ptb")]
     for group in groups:
         dense = _seeds(records, runs, "ptb", group, "dense")
-        dynamic_methods = [m for m in DYNAMIC
-                           if any(r.group == group and r.method == m for r in runs)]
         for sparsity in (0.67, 0.9):
-            if not any(r.group == group and math.isclose(r.sparsity, sparsity)
-                       for r in runs):
+            # The dynamic methods the grid runs at this sparsity (the cpu
+            # profile has no SNFS at 0.9).
+            dynamic_methods = [m for m in DYNAMIC if any(
+                r.group == group and r.method == m and math.isclose(r.sparsity, sparsity)
+                for r in runs)]
+            if not dynamic_methods:
                 continue
             static = _seeds(records, runs, "ptb", group, "static", sparsity)
             dyn = {m: _seeds(records, runs, "ptb", group, m, sparsity)
@@ -422,7 +424,7 @@ def check_bars(records, runs):
                 text = (f"PTB {group}, sparsity 0.9: every dynamic method's "
                         "validation perplexity is below static")
                 needed = [static, *dyn.values()]
-            if not dyn or not all(needed):
+            if not all(needed):
                 bars.append(dict(bar=text, status="not run", detail="runs missing"))
                 continue
             ppl = {m: _val_ppl(r) for m, r in dyn.items()}

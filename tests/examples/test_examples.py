@@ -717,6 +717,19 @@ def test_cpu_bars_and_curves_use_the_mean_over_seeds(reproduce):
     assert reproduce._seeds(records, runs, "ptb", "lstm small", "rigl", 0.9) == []
 
 
+def test_cpu_bar_at_09_needs_only_the_methods_run_there(reproduce):
+    """The cpu grid has SET and RigL at 0.9 but no SNFS: the bar compares those."""
+    runs = reproduce.grid("cpu")
+    records = {f"ptb_lstm_small_{name}": _ptb([300.0, valid], valid, 500, 100, 1.0)
+               for name, valid in (("dense", 120.0), ("static_0.9", 200.0),
+                                   ("set_0.9", 183.0), ("rigl_0.9", 164.0))}
+    bar = reproduce.check_bars(records, runs)[1]
+    assert bar["bar"].startswith("PTB lstm small, sparsity 0.9")
+    assert (bar["status"], bar["detail"]) == ("met", "set 183.00, rigl 164.00 vs static 200.00")
+    del records["ptb_lstm_small_set_0.9"]
+    assert reproduce.check_bars(records, runs)[1]["status"] == "not run"
+
+
 @pytest.mark.slow
 def test_gpu_profile_machinery_runs_every_entry_tiny(reproduce, tmp_path, capsys):
     """One real tiny run per entry of the gpu profile, two at once."""
