@@ -456,6 +456,19 @@ def check_bars(records, runs):
     return bars
 
 
+def _log_ticks(low, high, most=8):
+    """Round tick values for a log axis from `low` to `high`: at most `most`,
+    spread evenly in log space (matplotlib labels none between 100 and 200)."""
+    steps = (1, 1.2, 1.4, 1.6, 1.8, 2, 2.5, 3, 3.5, 4, 5, 6, 7, 8, 9)
+    ticks = [k * 10 ** e for e in range(math.floor(math.log10(low)),
+                                        math.ceil(math.log10(high)) + 1)
+             for k in steps if low <= k * 10 ** e <= high]
+    if len(ticks) <= most:
+        return ticks
+    targets = [low * (high / low) ** ((i + 0.5) / most) for i in range(most)]
+    return sorted({min(ticks, key=lambda t: abs(math.log(t / x))) for x in targets})
+
+
 def _int(n):
     return f"{int(n):,}"
 
@@ -744,8 +757,10 @@ def write_plots(profile, results_dir, records, runs):
                 ax.plot(range(1, len(v) + 1), v, marker="o", color=colors[method],
                         label=_seeds_label(method, seeds))
             ax.set_yscale("log")
-            for axis_ticks in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
-                axis_ticks(matplotlib.ticker.FormatStrFormatter("%.0f"))
+            ax.yaxis.set_major_locator(matplotlib.ticker.FixedLocator(
+                _log_ticks(*ax.get_ylim())))
+            ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.0f"))
             ax.set_title(f"PTB {group}, sparsity {s:g}")
             ax.set_xlabel("epoch")
             ax.set_ylabel("validation perplexity")

@@ -717,6 +717,13 @@ def test_cpu_bars_and_curves_use_the_mean_over_seeds(reproduce):
     assert reproduce._seeds(records, runs, "ptb", "lstm small", "rigl", 0.9) == []
 
 
+def test_log_axis_ticks_are_round_and_cover_the_range(reproduce):
+    assert reproduce._log_ticks(115, 240) == [120, 140, 160, 180, 200]
+    # Eight at most, evenly spread in log space, labels below 200 too.
+    assert reproduce._log_ticks(110, 650) == [120, 160, 200, 250, 300, 350, 500, 600]
+    assert reproduce._log_ticks(30, 2000, most=4) == [50, 140, 400, 1200]
+
+
 def test_cpu_bar_at_09_needs_only_the_methods_run_there(reproduce):
     """The cpu grid has SET and RigL at 0.9 but no SNFS: the bar compares those."""
     runs = reproduce.grid("cpu")
