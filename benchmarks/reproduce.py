@@ -36,7 +36,8 @@ Profiles:
   tfmot; at 0.9 static, SET, RigL and gradual. IMDB (all 25,000 / 25,000)
   and SST-2 (sentence-level splits): dense, static, SET and RigL at 0.96.
   Measured here: a PTB run took 62-90 minutes with one thread, two at a
-  time (13 runs: about 8 hours), a text run 0.5-7 minutes. Each PTB run
+  time, and 86-90 minutes three at a time (the 13 runs: 16.7 hours of
+  process time, about 8 hours of wall time), a text run 0.5-7 minutes. Each PTB run
   checkpoints every epoch, and a killed grid started again resumes its
   unfinished runs from their last completed epoch.
 * `gpu`: Zaremba's medium LSTM (2 x 650, 39 epochs, dropout 0.5) and
