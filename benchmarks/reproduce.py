@@ -464,6 +464,8 @@ def _log_ticks(low, high, most=8):
     ticks = [k * 10 ** e for e in range(math.floor(math.log10(low)),
                                         math.ceil(math.log10(high)) + 1)
              for k in steps if low <= k * 10 ** e <= high]
+    if not ticks:  # a range between two round values: its ends
+        return [float(f"{low:.3g}"), float(f"{high:.3g}")]
     if len(ticks) <= most:
         return ticks
     targets = [low * (high / low) ** ((i + 0.5) / most) for i in range(most)]

@@ -722,6 +722,7 @@ def test_log_axis_ticks_are_round_and_cover_the_range(reproduce):
     # Eight at most, evenly spread in log space, labels below 200 too.
     assert reproduce._log_ticks(110, 650) == [120, 160, 200, 250, 300, 350, 500, 600]
     assert reproduce._log_ticks(30, 2000, most=4) == [50, 140, 400, 1200]
+    assert reproduce._log_ticks(121.04, 123.96) == [121.0, 124.0]
 
 
 def test_cpu_bar_at_09_needs_only_the_methods_run_there(reproduce):
