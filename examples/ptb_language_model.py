@@ -57,15 +57,15 @@ SIZES = {
 # and weight decay on a small model (smoke tests). Not as Zilly: the embedding
 # and the softmax are not tied (each sparse with its own mask), and a word's
 # repeats in a sequence get draws of their own.
+ZILLY_REGULARIZATION = dict(dropout=0.0, word_dropout=0.25, input_dropout=0.75,
+                            state_dropout=0.25, output_dropout=0.75, weight_decay=1e-7)
 RHN_SIZES = {
     "tiny": dict(units=32, depth=2, layers=1, bptt=10, batch=20, init=0.1,
                  lr=1.0, decay=0.5, decay_after=4, epochs=1, clip=5.0,
-                 dropout=0.0, word_dropout=0.25, input_dropout=0.75,
-                 state_dropout=0.25, output_dropout=0.75, weight_decay=1e-7),
+                 **ZILLY_REGULARIZATION),
     "zilly": dict(units=830, depth=10, layers=1, bptt=35, batch=20, init=0.04,
                   lr=0.2, decay=1 / 1.02, decay_after=20, epochs=500, clip=10.0,
-                  dropout=0.0, word_dropout=0.25, input_dropout=0.75,
-                  state_dropout=0.25, output_dropout=0.75, weight_decay=1e-7),
+                  **ZILLY_REGULARIZATION),
 }
 METHODS = ("dense", "static", "set", "rigl", "snfs", "gradual")
 CELLS = ("lstm", "rhn", "gru")
@@ -122,7 +122,7 @@ def parse_args(argv=None):
     p.add_argument("--no-export", action="store_true", help="skip the .tflite export")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     args = p.parse_args(argv)
-    sizes = RHN_SIZES if args.cell == "rhn" else SIZES
+    sizes = sizes_of(args.cell)
     if args.size is None:
         args.size = "zilly" if args.cell == "rhn" else "small"
     elif args.size not in sizes:
@@ -233,9 +233,14 @@ def build_model(args, config, vocab_size):
     return model
 
 
+def sizes_of(cell):
+    """The sizes a cell has: the RHN its own, the LSTM and GRU Zaremba's."""
+    return RHN_SIZES if cell == "rhn" else SIZES
+
+
 def size_config(args):
     """The settings of `args.size` for `args.cell` (a copy)."""
-    return dict((RHN_SIZES if args.cell == "rhn" else SIZES)[args.size])
+    return dict(sizes_of(args.cell)[args.size])
 
 
 def keras_learning_rate(args, config):
