@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from keras_sparse_rnn.masks import active_count, block_grid
+from keras_sparse_rnn.masks import active_count, block_grid, is_constant_fan_in
 from keras_sparse_rnn.model_utils import sparse_weight_info
 from keras_sparse_rnn.validation import check_bool, check_fraction
 
@@ -114,7 +114,9 @@ def distribute_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
     `round((1 - sparsity) * total)` active weights, spread as `method` says
     (when every matrix is block-sparse with one block shape, `total` and the
     counts are in blocks; block-sparse matrices beside unblocked ones get
-    whole blocks and the unblocked ones the rest of the exact total).
+    whole blocks and the unblocked ones the rest of the exact total; a matrix
+    of constant fan-in blocks gets the nearest whole number of active blocks
+    per block column, the same in every column).
     The sparse weights are re-initialized from their initializers and masked:
     call it after building the model and before training.
 
@@ -162,6 +164,10 @@ def plan_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
     for spec in specs:
         shape = tuple(spec.weight.shape)
         grid = block_grid(spec.weight.shape, spec.block_shape)
+        if is_constant_fan_in(spec.block_shape):
+            # Counted per block column: its count of active input blocks,
+            # the same in every column (each unit weighs a row of blocks).
+            grid = grid[:1] + (spec.gates if per_gate else 1,)
         if per_gate and spec.gates > 1:
             split = lambda s: s[:-1] + (s[-1] // spec.gates,)  # noqa: E731
             units += [(spec, g, split(shape), split(grid))

@@ -85,13 +85,49 @@ def block_reduce(values, block_shape):
     return values.reshape(split).sum(axis=tuple(range(1, 2 * len(grid), 2)))
 
 
+def is_constant_fan_in(block_shape):
+    """Whether blocks of `block_shape` (in the weight's axes) have constant
+    fan-in: square b x b blocks, b > 1, with the same number of active
+    input blocks in every block column (b outputs) of the matrix."""
+    return (block_shape is not None and len(block_shape) == 2
+            and block_shape[0] == block_shape[1] and block_shape[0] > 1)
+
+
+def fan_in(sparsity, grid_rows):
+    """Active blocks of each block column of a constant fan-in matrix whose
+    grid has `grid_rows` block rows: `round((1 - sparsity) * grid_rows)`."""
+    if isinstance(sparsity, (list, tuple)):
+        sparsity = sparsity[0]  # one value for all gates (check_fan_in_sparsity)
+    return active_count(grid_rows, sparsity)
+
+
+def check_fan_in_sparsity(sparsity, where="weight"):
+    """Constant fan-in gives every block column the same number of active
+    blocks: a per-gate list must hold one value."""
+    if isinstance(sparsity, (list, tuple)) and len(set(sparsity)) > 1:
+        raise ValueError(
+            f"{where}: blocks of constant fan-in give every block column the "
+            f"same number of active blocks, so the gates cannot have "
+            f"different sparsities; got {list(sparsity)}. Give one sparsity "
+            "(a float, or the same value for every gate)")
+
+
+def fan_in_counts(mask, block_shape):
+    """Active blocks of each block column of a 0/1 mask (int64 array)."""
+    grid = block_reduce(np.asarray(mask, np.float64), block_shape)
+    return np.count_nonzero(grid, axis=0).astype(np.int64)
+
+
 def expected_active_count(shape, sparsity, gates=1, block_shape=None):
     """Active count of a mask: one sparsity for the matrix or one per gate.
 
-    With blocks, the count of active blocks is exact, times the block size.
+    With blocks, the count of active blocks is exact, times the block size;
+    with constant fan-in blocks, `fan_in` blocks in each block column.
     """
     grid = block_grid(shape, block_shape)
     block_size = int(np.prod(block_shape)) if block_shape else 1
+    if is_constant_fan_in(block_shape):
+        return block_size * grid[1] * fan_in(sparsity, grid[0])
     size = int(np.prod(grid))
     if isinstance(sparsity, (list, tuple)):
         gate_size = size // gates
@@ -119,6 +155,17 @@ def check_not_empty(shape, sparsity, gates=1, block_shape=None, where="weight"):
     of `shape` with no active weight: it would train as a constant."""
     grid = block_grid(shape, block_shape)
     size = int(np.prod(grid))
+    if is_constant_fan_in(block_shape):
+        check_fan_in_sparsity(sparsity, where)
+        s = sparsity[0] if isinstance(sparsity, (list, tuple)) else sparsity
+        if fan_in(s, grid[0]) == 0:
+            raise ValueError(
+                f"{where}: sparsity {s} leaves 0 of the {grid[0]} input blocks "
+                f"of each block column active (shape "
+                f"{tuple(int(d) for d in shape)}, blocks {tuple(block_shape)}); "
+                f"it must keep at least one: use a sparsity below "
+                f"{1 - 0.5 / grid[0]:.6g}")
+        return
     parts = ([(sparsity, size, "")] if not isinstance(sparsity, (list, tuple))
              else [(s, size // gates, f" gate {g}") for g, s in enumerate(sparsity)])
     for s, n, gate in parts:
@@ -150,6 +197,10 @@ def magnitude_mask(values, sparsity, gates=1, block_shape=None):
     """
     values = np.asarray(values)
     scores = block_reduce(np.abs(values).astype(np.float64), block_shape)
+    if is_constant_fan_in(block_shape):
+        k = fan_in(sparsity, scores.shape[0])
+        grid_mask = np.stack([_top_mask(column, k) for column in scores.T], axis=1)
+        return expand_blocks(grid_mask, block_shape)
     if not isinstance(sparsity, (list, tuple)):
         grid_mask = _top_mask(scores, active_count(scores.size, sparsity))
     else:
@@ -176,9 +227,15 @@ def random_mask(shape, sparsity, seed, gates=1, block_shape=None):
         gates: number of gate blocks along the last axis.
         block_shape: if given, whole blocks of this shape (in the weight's
             axes) are on or off, and the counts above are counts of blocks.
+            Square blocks (b, b), b > 1, have constant fan-in: every block
+            column gets exactly `fan_in(sparsity, grid_rows)` active blocks.
     """
     grid = block_grid(shape, block_shape)
     rng = np.random.default_rng(seed)
+    if is_constant_fan_in(block_shape):
+        k = fan_in(sparsity, grid[0])
+        mask = np.stack([_draw(grid[0], k, rng) for _ in range(grid[1])], axis=1)
+        return expand_blocks(mask, block_shape)
     if not isinstance(sparsity, (list, tuple)):
         size = int(np.prod(grid))
         mask = _draw(size, active_count(size, sparsity), rng).reshape(grid)

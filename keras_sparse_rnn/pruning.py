@@ -59,7 +59,8 @@ def prune_to_sparsity(spec, sparsity):
     among those now active; pruned weights become exactly zero. A matrix that
     already has fewer active weights is left as it is: pruning never regrows.
     Ties are broken by position, so the count is always exact (tfmot keeps
-    every weight tied with the threshold).
+    every weight tied with the threshold). A matrix of constant fan-in blocks
+    keeps `kept_count(block_rows, sparsity)` blocks in each block column.
 
     Args:
         spec: a `SparseWeight` record (`layer.get_sparse_weight_info()`).
@@ -75,22 +76,32 @@ def prune_to_sparsity(spec, sparsity):
     block_size = int(np.prod(block)) if block else 1
     score = masks_lib.block_reduce(np.abs(weight), block) / block_size
     grid_mask = masks_lib.block_reduce(mask, block) / block_size
-    size = grid_mask.size
-    active = int(np.count_nonzero(grid_mask))
+    # A constant fan-in matrix keeps its count in every block column: each
+    # column is pruned on its own, to the count of its block rows.
+    columns = masks_lib.is_constant_fan_in(block)
+    size = grid_mask.shape[0] if columns else grid_mask.size
+    groups = (list(zip(score.T, grid_mask.T)) if columns
+              else [(score.reshape(-1), grid_mask.reshape(-1))])
+    active = int(np.count_nonzero(groups[0][1]))
     keep = min(kept_count(size, sparsity), active)
     if keep == active:
-        return active * block_size
-    flat_score = np.where(grid_mask.reshape(-1) > 0, score.reshape(-1), -1.0)
-    # Stable: equal magnitudes are kept in the order of their position.
-    order = np.argsort(-flat_score, kind="stable")
-    new_grid = np.zeros(size, dtype=mask.dtype)
-    new_grid[order[:keep]] = 1
-    new_mask = masks_lib.expand_blocks(new_grid.reshape(grid_mask.shape), block)
+        return int(np.count_nonzero(grid_mask)) * block_size
+    new_groups = []
+    for group_score, group_mask in groups:
+        flat_score = np.where(group_mask > 0, group_score, -1.0)
+        # Stable: equal magnitudes are kept in the order of their position.
+        order = np.argsort(-flat_score, kind="stable")
+        new_group = np.zeros(group_mask.size, dtype=mask.dtype)
+        new_group[order[:keep]] = 1
+        new_groups.append(new_group)
+    new_grid = (np.stack(new_groups, axis=1) if columns
+                else new_groups[0].reshape(grid_mask.shape))
+    new_mask = masks_lib.expand_blocks(new_grid, block)
     with guard.unchecked():  # the pair changes together
         spec.mask.assign(new_mask)
         spec.weight.assign(weight * new_mask)
     _record_sparsity(spec.layer, spec.name, keep, size)
-    return keep * block_size
+    return int(new_grid.sum()) * block_size
 
 
 class GradualPruning(keras.callbacks.Callback):

@@ -115,7 +115,9 @@ def check_seed(value, name="mask_seed"):
 
 
 def check_block(value, name="block"):
-    """None, or a pair of positive ints (output, input) such as (1, 4)."""
+    """None, or a pair of positive ints (output, input): `(1, n)` (blocks of n
+    consecutive inputs of one output, as LiteRT runs them, e.g. (1, 4)) or
+    `(b, b)` with b > 1 (square blocks of constant fan-in, e.g. (16, 16))."""
     if value is None:
         return None
     if (not isinstance(value, (list, tuple)) or len(value) != 2 or any(
@@ -123,9 +125,14 @@ def check_block(value, name="block"):
             for v in value)):
         raise ValueError(
             f"{name} must be None or a pair of positive ints (output, input) "
-            f"such as (1, 4), got {value!r}"
+            f"such as (1, 4) or (16, 16), got {value!r}"
         )
-    return (int(value[0]), int(value[1]))
+    value = (int(value[0]), int(value[1]))
+    if value[0] != 1 and value[0] != value[1]:
+        raise ValueError(
+            f"{name} must be (1, n) (blocks along the input, as LiteRT runs "
+            f"them) or square (b, b) (blocks of constant fan-in), got {value}")
+    return value
 
 
 def check_bool(value, name):

@@ -13,6 +13,8 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from keras_sparse_rnn.layers import block_path
+
 
 def check_grow_data(grow_data):
     """`grow_data` of `DynamicSparsity`: None, one batch or a dataset."""
@@ -197,7 +199,8 @@ class GradientSignal:
         # streams' states as they were.
         states = _stateful_variables(self.model)
         saved = [v.numpy() for v in states]
-        grads = fn(x, y, sample_weight)
+        with block_path.masked_dense():  # the dense gradient, also inactive
+            grads = fn(x, y, sample_weight)
         for variable, value in zip(states, saved):
             variable.assign(value)
         return grads

@@ -38,7 +38,9 @@ How positions are chosen, exactly and reproducibly:
   weight redistribution): the total is fixed, the gates' shares drift.
 * Blocks: a block-sparse weight is updated on its grid of blocks; a block's
   score is the sum of the element scores over it, and the chosen blocks are
-  expanded back to whole blocks of the mask.
+  expanded back to whole blocks of the mask. Square blocks of constant
+  fan-in make every block column a group of its own: each prunes and grows
+  as many blocks, so every column keeps its count (`"gates"` is refused).
 """
 
 import numpy as np
@@ -81,7 +83,16 @@ def _layout(shape, gates, block_shape, redistribution):
     if grid_shape[1] % gates:
         raise ValueError(f"{grid_shape[1]} block columns cannot be split into "
                          f"{gates} gates")
-    groups = gates if redistribution == "none" else 1
+    if masks.is_constant_fan_in(block_shape):
+        if redistribution != "none":
+            raise ValueError(
+                f"redistribution={redistribution!r} moves active weights between "
+                "the columns of a matrix, but blocks of constant fan-in "
+                f"{tuple(block_shape)} keep the same count in every block "
+                "column; use redistribution='none' for such weights")
+        groups = grid_shape[1]  # every block column keeps its count
+    else:
+        groups = gates if redistribution == "none" else 1
     return grid_shape, groups, grid_shape[0] * grid_shape[1] // groups
 
 

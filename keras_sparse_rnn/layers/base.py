@@ -75,6 +75,39 @@ def set_layer_weights(layer, weights):
             variable.assign(values[id(variable)])
 
 
+def _check_block_fits(shape, block_shape, gates, where):
+    """The block grid divides the weight (and, for constant fan-in, each
+    gate's columns, so that no block straddles two gates)."""
+    try:
+        masks_lib.block_grid(shape, block_shape)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
+    width = int(shape[-1]) // gates
+    if masks_lib.is_constant_fan_in(block_shape) and width % block_shape[1]:
+        raise ValueError(
+            f"{where}: blocks of {tuple(block_shape)} would straddle two gates: "
+            f"each of the {gates} gates is {width} columns wide, not a "
+            f"multiple of {block_shape[1]}")
+
+
+def _check_fan_in(spec, mask, sparsity, where):
+    """A constant fan-in mask: whole blocks, the same count in every block
+    column, the count the sparsity gives."""
+    block = spec.block_shape
+    grid = masks_lib.block_reduce(np.asarray(mask, np.float64), block)
+    if not np.all((grid == 0) | (grid == block[0] * block[1])):
+        raise ValueError(f"{where}: blocks of {tuple(block)} must be wholly "
+                         "active or wholly inactive")
+    counts = masks_lib.fan_in_counts(mask, block)
+    expected = masks_lib.fan_in(sparsity, grid.shape[0])
+    wrong = np.flatnonzero(counts != expected)
+    if wrong.size:
+        raise ValueError(
+            f"{where}: every block column must have exactly {expected} active "
+            f"blocks (constant fan-in at sparsity {sparsity}), but block "
+            f"column {int(wrong[0])} has {int(counts[wrong[0]])}")
+
+
 def _matrix_sparsity(value, name="sparsity"):
     """One matrix's sparsity: a float, or a list of one float per gate."""
     if isinstance(value, (list, tuple)):
@@ -185,7 +218,8 @@ class SparseLayerMixin:
         block_shape = None
         if self.block is not None and kind == "matmul":
             block_shape = (self.block[1], self.block[0])
-            masks_lib.block_grid(weight.shape, block_shape)
+            _check_block_fits(weight.shape, block_shape, gates,
+                              f"{self._description()}, weight '{name}'")
         masks_lib.check_not_empty(weight.shape, sparsity, gates, block_shape,
                                   f"{self._description()}, weight '{name}'")
         values = masks_lib.random_mask(
@@ -269,7 +303,14 @@ class SparseLayerMixin:
         as pruning records it; left as it is where no sparsity gives it
         (the mask check then says what is wrong)."""
         grid = masks_lib.block_reduce(mask, spec.block_shape)
-        sparsity = masks_lib.sparsity_of_count(grid.size, int(np.count_nonzero(grid)))
+        if masks_lib.is_constant_fan_in(spec.block_shape):
+            counts = masks_lib.fan_in_counts(mask, spec.block_shape)
+            if len(set(counts.tolist())) != 1:
+                return  # not constant fan-in: the mask check says so
+            sparsity = masks_lib.sparsity_of_count(grid.shape[0], int(counts[0]))
+        else:
+            sparsity = masks_lib.sparsity_of_count(
+                grid.size, int(np.count_nonzero(grid)))
         if sparsity is not None:
             self.set_configured_sparsity(spec.name, sparsity)
 
@@ -377,6 +418,8 @@ class SparseLayerMixin:
         where = f"{self._description()}, mask '{spec.mask.name}'"
         if not np.all((mask == 0) | (mask == 1)):
             raise ValueError(f"{where}: a mask must hold only 0 and 1")
+        if masks_lib.is_constant_fan_in(spec.block_shape):
+            _check_fan_in(spec, mask, self.matrix_sparsity(spec.name), where)
         expected = self.expected_active_count(spec.name)
         count = int(mask.sum())
         if count != expected:

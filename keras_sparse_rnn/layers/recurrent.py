@@ -14,8 +14,15 @@ import inspect
 import keras
 from keras.src import backend
 
+from keras_sparse_rnn import masks as masks_lib
+from keras_sparse_rnn.layers import block_path
 from keras_sparse_rnn.layers.base import SparseLayerMixin, set_layer_weights
-from keras_sparse_rnn.validation import check_bool, check_fraction
+from keras_sparse_rnn.validation import check_bool, check_choice, check_fraction
+
+#: `compute_path="auto"` takes the block path for a matrix of b x b blocks of
+#: constant fan-in whose density is at most this (measured on the 2-core CPU
+#: with `benchmarks/sparse_speed.py`; see its JSON and the README).
+AUTO_MAX_DENSITY = {8: 0.0, 16: 0.0, 32: 0.0}
 
 
 def check_dropout_rates(kwargs):
@@ -52,6 +59,18 @@ def cell_arguments(cell_class, kwargs):
     return arguments
 
 
+def gate_inputs(x, training, rate, mask_fn, gates):
+    """`x` as each of `gates` gates reads it: with dropout (training, rate in
+    (0, 1)) times that gate's mask (`mask_fn(x)`: one mask, or a list of
+    one per gate, as Keras's cells make them for `implementation=1`)."""
+    if not (training and 0.0 < rate < 1.0):
+        return [x] * gates
+    masks = mask_fn(x)
+    if not isinstance(masks, (list, tuple)):
+        masks = [masks] * gates
+    return [x * m for m in masks]
+
+
 class SparseCellMixin(SparseLayerMixin):
     """Sparse input and recurrent kernels of a recurrent cell.
 
@@ -64,12 +83,99 @@ class SparseCellMixin(SparseLayerMixin):
     """
 
     def _init_cell_sparsity(self, sparsity, sparse_kernel,
-                            sparse_recurrent_kernel, mask_seed, block):
+                            sparse_recurrent_kernel, mask_seed, block,
+                            compute_path="auto"):
         self.sparse_kernel = check_bool(sparse_kernel, "sparse_kernel")
         self.sparse_recurrent_kernel = check_bool(
             sparse_recurrent_kernel, "sparse_recurrent_kernel"
         )
         self._init_sparsity(sparsity, mask_seed, block)
+        self.compute_path = check_choice(compute_path, "compute_path",
+                                         block_path.COMPUTE_PATHS)
+        if compute_path == "blocks" and not (
+                self.block and self.block[0] > 1 and self._planned_sparse_weights()):
+            raise ValueError(
+                f"{self._description()}: compute_path='blocks' computes from the "
+                "active blocks of square blocks of constant fan-in: it needs "
+                f"block=(b, b) (e.g. (16, 16)) and a sparse weight, got block="
+                f"{self.block} and sparse weights "
+                f"{self._planned_sparse_weights()}; use compute_path='auto' or "
+                "'masked_dense'")
+        # Plain attributes (Keras would track a dict): the products gathered
+        # before an RNN's loop, and those a call is using.
+        object.__setattr__(self, "_block_cache", None)
+        object.__setattr__(self, "_step_products", {})
+        object.__setattr__(self, "_in_call", False)
+
+    def block_path_weights(self):
+        """Names of the sparse weights whose products this cell computes
+        from the active blocks, as `compute_path` and the current sparsity
+        decide (`"auto"`: b x b constant fan-in at a density of at most
+        `AUTO_MAX_DENSITY[b]`)."""
+        if (self.compute_path == "masked_dense" or not self.built
+                or block_path.forced_masked_dense()):
+            return []
+        names = []
+        for spec in self.get_sparse_weight_info():
+            if not masks_lib.is_constant_fan_in(spec.block_shape):
+                continue
+            rows = spec.weight.shape[0] // spec.block_shape[0]
+            density = masks_lib.fan_in(self.matrix_sparsity(spec.name), rows) / rows
+            if (self.compute_path == "blocks"
+                    or density <= AUTO_MAX_DENSITY.get(spec.block_shape[0], 0.0)):
+                names.append(spec.name)
+        return names
+
+    def _block_products(self, dtype):
+        """`{name: BlockProduct}` of the weights on the block path, read
+        from the weights and masks as they are now."""
+        products = {}
+        for name in self.block_path_weights():
+            spec = self._sparse_registry.specs[name]
+            rows = spec.weight.shape[0] // spec.block_shape[0]
+            k = masks_lib.fan_in(self.matrix_sparsity(name), rows)
+            products[name] = block_path.BlockProduct(
+                spec.weight.value, spec.mask.value, spec.block_shape[0], k, dtype)
+        return products
+
+    def get_dropout_mask(self, step_input):
+        # `keras.layers.RNN` calls this once before its loop over the time
+        # steps (and `reset_dropout_mask` after it): the weight blocks are
+        # gathered there, once a sequence, outside the loop, so their
+        # gradient is summed over the steps in compact form.
+        if not self._in_call and self._block_cache is None:
+            object.__setattr__(self, "_block_cache",
+                               self._block_products(step_input.dtype))
+        return super().get_dropout_mask(step_input)
+
+    def reset_dropout_mask(self):
+        object.__setattr__(self, "_block_cache", None)
+        super().reset_dropout_mask()
+
+    def _product(self, x, name, columns=None):
+        """`x @ weight` (or its `columns`, a slice of whole blocks), from the
+        active blocks when the weight is on the block path, else the
+        masked-dense product."""
+        product = self._step_products.get(name)
+        if product is not None:
+            return product(x, columns)
+        weight = getattr(self, name)
+        return keras.ops.matmul(x, weight if columns is None else weight[:, columns])
+
+    def _call_with_products(self, fn, inputs, states, training):
+        """Runs a cell's `call` body `fn`, whose products go through
+        `_product`: with the blocks gathered before the RNN's loop, or
+        gathered now (a cell called on its own)."""
+        products = self._block_cache
+        if products is None:
+            products = self._block_products(inputs.dtype)
+        object.__setattr__(self, "_step_products", products)
+        object.__setattr__(self, "_in_call", True)
+        try:
+            return fn(inputs, states, training)
+        finally:
+            object.__setattr__(self, "_step_products", {})
+            object.__setattr__(self, "_in_call", False)
 
     def _planned_sparse_weights(self):
         return ((["kernel"] if self.sparse_kernel else [])
@@ -88,7 +194,8 @@ class SparseCellMixin(SparseLayerMixin):
     def _sparse_cell_config(self):
         return {**self._sparsity_config(),
                 "sparse_kernel": self.sparse_kernel,
-                "sparse_recurrent_kernel": self.sparse_recurrent_kernel}
+                "sparse_recurrent_kernel": self.sparse_recurrent_kernel,
+                "compute_path": self.compute_path}
 
     def get_config(self):
         config = super().get_config()
@@ -157,6 +264,10 @@ class SparseRNNMixin:
     @property
     def block(self):
         return self.cell.block
+
+    @property
+    def compute_path(self):
+        return self.cell.compute_path
 
     @property
     def sparse_weights(self):

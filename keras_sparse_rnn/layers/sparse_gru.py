@@ -50,7 +50,7 @@ class SparseGRU(SparseRNNMixin, keras.layers.GRU):
 
     def __init__(self, units, sparsity=0.5, sparse_kernel=True,
                  sparse_recurrent_kernel=True, mask_seed=None, block=None,
-                 **kwargs):
+                 compute_path="auto", **kwargs):
         cell = SparseGRUCell(
             check_int(units, "units", minimum=1),
             sparsity=sparsity,
@@ -58,6 +58,7 @@ class SparseGRU(SparseRNNMixin, keras.layers.GRU):
             sparse_recurrent_kernel=sparse_recurrent_kernel,
             mask_seed=mask_seed,
             block=block,
+            compute_path=compute_path,
             name="gru_cell",
             **cell_arguments(keras.layers.GRUCell, kwargs),
         )

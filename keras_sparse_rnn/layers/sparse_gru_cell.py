@@ -1,8 +1,10 @@
 """The sparse GRU cell: `keras.layers.GRUCell` with masked kernels."""
 
 import keras
+from keras import ops
 
-from keras_sparse_rnn.layers.recurrent import SparseCellMixin, check_dropout_rates
+from keras_sparse_rnn.layers.recurrent import (SparseCellMixin, check_dropout_rates,
+                                               gate_inputs)
 from keras_sparse_rnn.validation import check_bool, check_int
 
 GRU_GATES = ("z", "r", "h")
@@ -70,14 +72,67 @@ class SparseGRUCell(SparseCellMixin, keras.layers.GRUCell):
 
     def __init__(self, units, sparsity=0.5, sparse_kernel=True,
                  sparse_recurrent_kernel=True, mask_seed=None, block=None,
-                 **kwargs):
+                 compute_path="auto", **kwargs):
         units = check_int(units, "units", minimum=1)
         check_dropout_rates(kwargs)
         check_bool(kwargs.get("reset_after", True), "reset_after")
         super().__init__(units, **kwargs)
         self._init_cell_sparsity(sparsity, sparse_kernel,
-                                 sparse_recurrent_kernel, mask_seed, block)
+                                 sparse_recurrent_kernel, mask_seed, block,
+                                 compute_path)
 
     def build(self, input_shape):
         super().build(input_shape)
         self._mask_planned_weights(3, GRU_GATES)
+
+    def call(self, inputs, states, training=False):
+        if not self.block_path_weights():
+            return super().call(inputs, states, training=training)
+        return self._call_with_products(self._block_step, inputs, states, training)
+
+    def _block_step(self, inputs, states, training):
+        """`keras.layers.GRUCell.call` with its products by `_product`."""
+        nested = keras.tree.is_nested(states)
+        h_tm1 = states[0] if nested else states
+        u = self.units
+        gates = [slice(g * u, (g + 1) * u) for g in range(3)]
+        count = 3 if self.implementation == 1 else 1
+        xs = gate_inputs(inputs, training, self.dropout, self.get_dropout_mask, count)
+        hs = gate_inputs(h_tm1, training, self.recurrent_dropout,
+                         self.get_recurrent_dropout_mask, count)
+        xs, hs = xs * (3 // count), hs * (3 // count)
+        input_bias = recurrent_bias = None
+        if self.use_bias:
+            input_bias = self.bias[0] if self.reset_after else self.bias
+            recurrent_bias = self.bias[1] if self.reset_after else None
+
+        def projected(x, name, cols, bias):
+            y = self._product(x, name, cols)
+            return y if bias is None else y + bias[cols]
+
+        if count == 1:  # implementation 2: the gates' products fused
+            x_z, x_r, x_h = ops.split(
+                projected(xs[0], "kernel", slice(0, 3 * u), input_bias), 3, axis=-1)
+            if self.reset_after:
+                rec_z, rec_r, rec_h = ops.split(projected(
+                    hs[0], "recurrent_kernel", slice(0, 3 * u), recurrent_bias),
+                    3, axis=-1)
+            else:
+                rec_z, rec_r = ops.split(projected(
+                    hs[0], "recurrent_kernel", slice(0, 2 * u), None), 2, axis=-1)
+        else:
+            x_z, x_r, x_h = (projected(xs[g], "kernel", gates[g], input_bias)
+                             for g in range(3))
+            rec_z, rec_r = (projected(hs[g], "recurrent_kernel", gates[g],
+                                      recurrent_bias) for g in range(2))
+            if self.reset_after:
+                rec_h = projected(hs[2], "recurrent_kernel", gates[2], recurrent_bias)
+        z = self.recurrent_activation(x_z + rec_z)
+        r = self.recurrent_activation(x_r + rec_r)
+        if self.reset_after:
+            rec_h = r * rec_h
+        else:
+            rec_h = projected(r * hs[-1], "recurrent_kernel", gates[2], None)
+        hh = self.activation(x_h + rec_h)
+        h = z * h_tm1 + (1 - z) * hh
+        return h, ([h] if nested else h)

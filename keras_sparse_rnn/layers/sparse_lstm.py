@@ -49,7 +49,7 @@ class SparseLSTM(SparseRNNMixin, keras.layers.LSTM):
 
     def __init__(self, units, sparsity=0.5, sparse_kernel=True,
                  sparse_recurrent_kernel=True, mask_seed=None, block=None,
-                 **kwargs):
+                 compute_path="auto", **kwargs):
         cell = SparseLSTMCell(
             check_int(units, "units", minimum=1),
             sparsity=sparsity,
@@ -57,6 +57,7 @@ class SparseLSTM(SparseRNNMixin, keras.layers.LSTM):
             sparse_recurrent_kernel=sparse_recurrent_kernel,
             mask_seed=mask_seed,
             block=block,
+            compute_path=compute_path,
             name="lstm_cell",
             **cell_arguments(keras.layers.LSTMCell, kwargs),
         )

@@ -1,8 +1,10 @@
 """The sparse LSTM cell: `keras.layers.LSTMCell` with masked kernels."""
 
 import keras
+from keras import ops
 
-from keras_sparse_rnn.layers.recurrent import SparseCellMixin, check_dropout_rates
+from keras_sparse_rnn.layers.recurrent import (SparseCellMixin, check_dropout_rates,
+                                               gate_inputs)
 from keras_sparse_rnn.validation import check_int
 
 LSTM_GATES = ("i", "f", "c", "o")
@@ -69,13 +71,43 @@ class SparseLSTMCell(SparseCellMixin, keras.layers.LSTMCell):
 
     def __init__(self, units, sparsity=0.5, sparse_kernel=True,
                  sparse_recurrent_kernel=True, mask_seed=None, block=None,
-                 **kwargs):
+                 compute_path="auto", **kwargs):
         units = check_int(units, "units", minimum=1)
         check_dropout_rates(kwargs)
         super().__init__(units, **kwargs)
         self._init_cell_sparsity(sparsity, sparse_kernel,
-                                 sparse_recurrent_kernel, mask_seed, block)
+                                 sparse_recurrent_kernel, mask_seed, block,
+                                 compute_path)
 
     def build(self, input_shape):
         super().build(input_shape)
         self._mask_planned_weights(4, LSTM_GATES)
+
+    def call(self, inputs, states, training=False):
+        if not self.block_path_weights():
+            return super().call(inputs, states, training=training)
+        return self._call_with_products(self._block_step, inputs, states, training)
+
+    def _block_step(self, inputs, states, training):
+        """`keras.layers.LSTMCell.call` with its products by `_product`."""
+        h_tm1, c_tm1 = states[0], states[1]
+        if self.implementation == 1:
+            xs = gate_inputs(inputs, training, self.dropout, self.get_dropout_mask, 4)
+            hs = gate_inputs(h_tm1, training, self.recurrent_dropout,
+                             self.get_recurrent_dropout_mask, 4)
+            u = self.units
+            z = []
+            for g, (x, h) in enumerate(zip(xs, hs)):
+                cols = slice(g * u, (g + 1) * u)
+                z_g = self._product(x, "kernel", cols) + self._product(
+                    h, "recurrent_kernel", cols)
+                z.append(z_g + self.bias[cols] if self.use_bias else z_g)
+        else:
+            x = gate_inputs(inputs, training, self.dropout, self.get_dropout_mask, 1)[0]
+            z = self._product(x, "kernel") + self._product(h_tm1, "recurrent_kernel")
+            if self.use_bias:
+                z = z + self.bias
+            z = ops.split(z, 4, axis=1)
+        c, o = self._compute_carry_and_output_fused(z, c_tm1)
+        h = o * self.activation(c)
+        return h, [h, c]

@@ -132,6 +132,7 @@ class SparseRHNCell(SparseCellMixin, keras.layers.Layer, DropoutRNNCell):
         sparse_recurrent_kernel=True,
         mask_seed=None,
         block=None,
+        compute_path="auto",
         **kwargs,
     ):
         units = check_int(units, "units", minimum=1)
@@ -168,7 +169,8 @@ class SparseRHNCell(SparseCellMixin, keras.layers.Layer, DropoutRNNCell):
         self.state_size = units
         self.output_size = units
         self._init_cell_sparsity(sparsity, sparse_kernel,
-                                 sparse_recurrent_kernel, mask_seed, block)
+                                 sparse_recurrent_kernel, mask_seed, block,
+                                 compute_path)
 
     @property
     def gates(self):
@@ -234,6 +236,9 @@ class SparseRHNCell(SparseCellMixin, keras.layers.Layer, DropoutRNNCell):
         return keys + (["recurrent_kernel"] if self.sparse_recurrent_kernel else [])
 
     def call(self, inputs, states, training=False):
+        return self._call_with_products(self._step, inputs, states, training)
+
+    def _step(self, inputs, states, training):
         s = states[0] if keras.tree.is_nested(states) else states
         if training and 0.0 < self.dropout < 1.0:
             inputs = inputs * self.get_dropout_mask(inputs)
@@ -241,10 +246,10 @@ class SparseRHNCell(SparseCellMixin, keras.layers.Layer, DropoutRNNCell):
         if training and 0.0 < self.recurrent_dropout < 1.0:
             rec_mask = self.get_recurrent_dropout_mask(s)
         # The input enters the first micro-layer only.
-        x_proj = ops.matmul(inputs, self.kernel)
-        for l, recurrent_kernel in enumerate(self.recurrent_kernels):
+        x_proj = self._product(inputs, "kernel")
+        for l in range(self.depth):
             s_in = s * rec_mask if rec_mask is not None else s
-            z = ops.matmul(s_in, recurrent_kernel) + self.bias[l]
+            z = self._product(s_in, f"recurrent_kernel_{l}") + self.bias[l]
             if l == 0:
                 z = z + x_proj
             if self.coupled:

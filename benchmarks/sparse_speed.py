@@ -1,0 +1,207 @@
+"""Does sparsity pay? Training-step time of sparse recurrent models on the
+block path (`compute_path="blocks"`) against a named baseline in the same run.
+
+Each case trains with `model.fit` and `jit_compile=True` (batch 20, BPTT 35,
+random tokens: time does not depend on the data) and reports
+`ms/step (case) / ms/step (baseline)`, the minimum over `--repeats` timed
+fits of `--steps` steps each, after one warm-up fit that compiles. Cases:
+
+* `lm_*`: a 2-layer LSTM (or GRU) language model, 10,000 words, embedding and
+  softmax as a user builds them (dense `Embedding`/`Dense`, or
+  `SparseEmbedding`/`SparseDense` at the same density), against the same
+  model of `keras.layers.LSTM` / `GRU` (`baseline: keras`).
+* `rnn_*`: the recurrent layers alone (float inputs, mean-squared error on
+  their outputs), against the Keras layers.
+* `rhn_*`: RHN depth 10, against the same RHN on the masked-dense path.
+* `curve_*`: one LSTM LM per (block, density), the step-time ratio curve.
+* `predict_*`: one-step inference (`predict`, batch 1, one token).
+* `peak memory`: the process's peak RSS after each case (ru_maxrss), reported.
+
+Units must be multiples of the block (padding inside the layer is not built
+yet): 640 stands for Zaremba's 650, 1504 for his 1500, 832 for Zilly's 830.
+
+    python benchmarks/sparse_speed.py [--threads 2] [--only lm_0.1 ...] [--quick]
+
+Writes `benchmarks/results/sparse_speed.json` (`--out` to change), merging
+with the cases already there (one entry per case and thread count).
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import resource
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+VOCAB, BATCH, BPTT = 10000, 20, 35
+
+
+def cases():
+    """name -> dict(kind, cell, units, density, block, sparse_ends, baseline)."""
+    out = {}
+
+    def add(name, **kw):
+        out[name] = {**dict(kind="lm", cell="lstm", units=640, block=32,
+                            sparse_ends=False, baseline="keras", layers=2), **kw}
+
+    add("lm_0.1", density=0.1)
+    add("lm_0.1_sparse_ends", density=0.1, sparse_ends=True)
+    add("lm_0.33", density=0.33)
+    add("lm_0.33_sparse_ends", density=0.33, sparse_ends=True)
+    add("lm_1504_0.33", density=0.33, units=1504)
+    add("gru_0.1", density=0.1, cell="gru")
+    out["rnn_0.1"] = dict(out["lm_0.1"], kind="rnn")
+    out["rnn_0.33"] = dict(out["lm_0.33"], kind="rnn")
+    out["rhn_0.47"] = dict(kind="lm", cell="rhn", units=832, block=32, density=0.47,
+                           sparse_ends=False, baseline="masked_dense", layers=1)
+    add("zaremba_small_0.67_auto", density=0.33, units=200, block=8,
+        baseline="masked_dense")
+    out["zaremba_small_0.67_auto"]["compute_path"] = "auto"
+    for block in (8, 16, 32):
+        for density in (0.05, 0.1, 0.2, 0.33, 0.5, 0.75, 1.0):
+            add(f"curve_b{block}_{density}", density=density, block=block)
+    for density in (0.1, 0.33):
+        out[f"predict_{density}"] = dict(out[f"lm_{density}"], kind="predict")
+    return out
+
+
+def build(case, path):
+    """The case's model on `path` ("keras", "masked_dense", "blocks", "auto")."""
+    import keras
+
+    import keras_sparse_rnn as ksr
+
+    units, sparsity = case["units"], 1.0 - case["density"]
+    block = (case["block"], case["block"])
+
+    def recurrent():
+        if path == "keras":
+            cls = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[case["cell"]]
+            return cls(units, return_sequences=True)
+        kw = dict(sparsity=round(sparsity, 6), block=block, compute_path=path,
+                  mask_seed=1, return_sequences=True)
+        if case["cell"] == "rhn":
+            return ksr.SparseRHN(units, depth=10, **kw)
+        return {"lstm": ksr.SparseLSTM, "gru": ksr.SparseGRU}[case["cell"]](units, **kw)
+
+    sparse_ends = case["sparse_ends"] and path != "keras"
+    batch = 1 if case["kind"] == "predict" else BATCH
+    steps = 1 if case["kind"] == "predict" else BPTT
+    if case["kind"] == "rnn":
+        layers = [keras.Input((steps, units), batch_size=batch)]
+    else:
+        layers = [keras.Input((steps,), batch_size=batch, dtype="int32"),
+                  ksr.SparseEmbedding(VOCAB, units, sparsity=sparsity, mask_seed=2)
+                  if sparse_ends else keras.layers.Embedding(VOCAB, units)]
+    layers += [recurrent() for _ in range(case["layers"])]
+    if case["kind"] != "rnn":
+        layers.append(ksr.SparseDense(VOCAB, sparsity=sparsity, mask_seed=3)
+                      if sparse_ends else keras.layers.Dense(VOCAB))
+    model = keras.Sequential(layers)
+    loss = ("mse" if case["kind"] == "rnn"
+            else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(keras.optimizers.SGD(1.0), loss, jit_compile=True)
+    if not model.jit_compile:
+        raise SystemExit(f"{path}: jit_compile fell back to False")
+    return model
+
+
+def time_case(case, path, steps, repeats):
+    import numpy as np
+
+    model = build(case, path)
+    on_blocks = [layer.cell.block_path_weights() for layer in model.layers
+                 if hasattr(getattr(layer, "cell", None), "block_path_weights")]
+    rng = np.random.default_rng(0)
+    if case["kind"] == "predict":
+        x = rng.integers(0, VOCAB, (64, 1))
+        model.predict(x[:2], batch_size=1, verbose=0)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model.predict(x, batch_size=1, verbose=0)
+            times.append((time.perf_counter() - start) / len(x))
+        return min(times), on_blocks
+    n = BATCH * steps
+    if case["kind"] == "rnn":
+        x = rng.normal(size=(n, BPTT, case["units"])).astype("float32")
+        y = rng.normal(size=(n, BPTT, case["units"])).astype("float32")
+    else:
+        x = rng.integers(0, VOCAB, (n, BPTT))
+        y = rng.integers(0, VOCAB, (n, BPTT))
+    model.fit(x[:2 * BATCH], y[:2 * BATCH], batch_size=BATCH, epochs=1, verbose=0,
+              shuffle=False)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
+        times.append((time.perf_counter() - start) / steps)
+    return min(times), on_blocks
+
+
+def run_one(name, args):
+    """One case in this process (a fresh process per case: compiled functions
+    and the peak memory of one case do not leak into the next)."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    case = cases()[name]
+    path = case.get("compute_path", "blocks")
+    base_ms, _ = time_case(case, case["baseline"], args.steps, args.repeats)
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    case_ms, on_blocks = time_case(case, path, args.steps, args.repeats)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {**case, "name": name, "path": path, "threads": args.threads,
+            "steps": args.steps, "repeats": args.repeats,
+            "baseline_ms": 1e3 * base_ms, "case_ms": 1e3 * case_ms,
+            "ratio": case_ms / base_ms, "on_block_path": on_blocks,
+            "peak_rss_mib_after_baseline": base_rss / 1024,
+            "peak_rss_mib_after_case": rss / 1024,
+            "git_commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                                         cwd=ROOT, capture_output=True,
+                                         text=True).stdout.strip(),
+            "git_dirty": bool(subprocess.run(["git", "status", "--porcelain",
+                                              "keras_sparse_rnn"], cwd=ROOT,
+                                             capture_output=True, text=True).stdout)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", nargs="+", choices=sorted(cases()), default=None)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" /
+                                             "sparse_speed.json"))
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one, args)))
+        return
+    out = pathlib.Path(args.out)
+    results = json.loads(out.read_text()) if out.exists() else {}
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    for name in args.only or sorted(cases()):
+        proc = subprocess.run(
+            [sys.executable, __file__, "--one", name, "--threads", str(args.threads),
+             "--steps", str(args.steps), "--repeats", str(args.repeats)],
+            env=env, cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode:
+            print(f"{name}: failed\n{proc.stderr[-3000:]}", file=sys.stderr)
+            continue
+        record = json.loads(proc.stdout.strip().splitlines()[-1])
+        results[f"{name}@{args.threads}"] = record
+        print(f"{name:28s} threads {args.threads}: {record['case_ms']:8.1f} ms against "
+              f"{record['baseline']} {record['baseline_ms']:8.1f} ms = "
+              f"{record['ratio']:.2f}x  (peak RSS {record['peak_rss_mib_after_case']:.0f} MiB)",
+              flush=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()

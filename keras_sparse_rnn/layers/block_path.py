@@ -1,0 +1,109 @@
+"""Matrix products computed from the active blocks only.
+
+A matrix of square b x b blocks with constant fan-in (`block=(b, b)`) has the
+same number k of active input blocks in every block column (b outputs). So
+`x @ W` can be computed as one batched matmul over the block columns: gather
+the k input blocks each column reads, multiply by the k stacked weight
+blocks, with static shapes under XLA. With the few rows of an RNN time step
+the product is bound by reading weights, and this reads only the active
+ones.
+
+The mask stays the one source of truth: the block indices are read from it
+(`tf.math.top_k` of each block column; ties, i.e. inactive blocks when k
+exceeds the active count, go to the lower index) and the weight blocks are
+gathered from the dense weight, once per sequence (see
+`SparseCellMixin.get_dropout_mask`), so a topology update, `set_weights` or
+a load is read by the next step. The gradient of the gathered blocks is
+accumulated over the time steps in their compact form and scattered into
+the dense weight's gradient once.
+"""
+
+import contextlib
+
+import tensorflow as tf
+
+#: The values of a cell's `compute_path` argument.
+COMPUTE_PATHS = ("auto", "masked_dense", "blocks")
+
+_masked_dense_depth = [0]
+
+
+@contextlib.contextmanager
+def masked_dense():
+    """Cells traced inside this context compute every product masked-dense,
+    whatever their `compute_path`.
+
+    The block path's gradient is zero outside the active blocks (it never
+    reads them); a grow criterion that ranks inactive positions by their
+    gradient (RigL) computes it in this context, where it is the dense one.
+    Use it too when you compute such a gradient yourself (custom loops that
+    pass `gradients=` to `DynamicSparsity`).
+    """
+    _masked_dense_depth[0] += 1
+    try:
+        yield
+    finally:
+        _masked_dense_depth[0] -= 1
+
+
+def forced_masked_dense():
+    """Whether a `masked_dense()` context is open."""
+    return _masked_dense_depth[0] > 0
+
+
+def active_block_indices(mask, block, k):
+    """`[Cg, k]` int32: the active input blocks of each block column of a
+    `[R, C]` constant fan-in mask (sorted by block row), and a bool scalar,
+    True when a column has more than k active blocks (a count the traced
+    shapes cannot hold)."""
+    grid = tf.transpose(mask[::block, ::block])  # [Cg, Rg], 1 where active
+    _, idx = tf.math.top_k(grid, k, sorted=True)
+    idx = tf.sort(idx, axis=-1)
+    overflow = tf.reduce_any(tf.reduce_sum(grid, axis=-1) > k)
+    return idx, overflow
+
+
+def gather_blocks(weight, idx, block):
+    """The weight blocks `idx` selects: `[Cg, k * b, b]`, column c's stacked
+    `[k * b, b]` slab of input rows."""
+    rows, cols = weight.shape
+    cg, k = idx.shape
+    w4 = tf.reshape(weight, [rows // block, block, cols // block, block])
+    w4 = tf.transpose(w4, [2, 0, 1, 3])  # [Cg, Rg, b, b]
+    values = tf.gather(w4, idx, batch_dims=1)  # [Cg, k, b, b]
+    return tf.reshape(values, [cg, k * block, block])
+
+
+def block_matmul(x, values, idx, block, overflow=None):
+    """`x @ W` from the active blocks: `x` `[n, R]`, `values` and `idx` as
+    `gather_blocks` and `active_block_indices` give them; returns `[n, C]`.
+    With `overflow` True (the mask has gained blocks since the shapes were
+    traced) the result is NaN rather than silently short of those blocks."""
+    n = tf.shape(x)[0]
+    cg, k = idx.shape
+    xb = tf.transpose(tf.reshape(x, [n, x.shape[-1] // block, block]), [1, 0, 2])
+    g = tf.gather(xb, idx)  # [Cg, k, n, b]
+    g = tf.reshape(tf.transpose(g, [0, 2, 1, 3]), [cg, n, k * block])
+    y = tf.matmul(g, values)  # [Cg, n, b]
+    y = tf.reshape(tf.transpose(y, [1, 0, 2]), [n, cg * block])
+    if overflow is not None:
+        y = y + tf.where(overflow, tf.constant(float("nan"), y.dtype),
+                         tf.constant(0, y.dtype))
+    return y
+
+
+class BlockProduct:
+    """One matrix's operands for `block_matmul`, gathered for a sequence."""
+
+    def __init__(self, weight, mask, block, k, dtype):
+        self.block = block
+        self.idx, self.overflow = active_block_indices(mask, block, k)
+        self.values = tf.cast(gather_blocks(weight, self.idx, block), dtype)
+
+    def __call__(self, x, columns=None):
+        """`x @ W`, or `x @ W[:, columns]` for a slice of whole blocks."""
+        values, idx = self.values, self.idx
+        if columns is not None:
+            start, stop = columns.start // self.block, columns.stop // self.block
+            values, idx = values[start:stop], idx[start:stop]
+        return block_matmul(x, values, idx, self.block, self.overflow)
