@@ -20,9 +20,10 @@ from keras_sparse_rnn.layers import SparseRHN, SparseRHNCell
 
 #: The config keys only the sparse layers and cells have.
 SPARSE_KEYS = {"sparsity", "mask_seed", "block", "sparse_kernel",
-               "sparse_recurrent_kernel"}
+               "sparse_recurrent_kernel", "compute_path"}
 #: The attributes only a sparse cell has, before and after `build`.
-SPARSE_CELL_ATTRS = SPARSE_KEYS | {"_sparse_registry", "_owner_description"}
+SPARSE_CELL_ATTRS = SPARSE_KEYS | {"_sparse_registry", "_owner_description",
+                                   "_block_cache", "_step_products", "_in_call"}
 SPARSE_BUILT_ATTRS = {"kernel_mask", "recurrent_kernel_mask"}
 
 PAIRS = {

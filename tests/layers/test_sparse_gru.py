@@ -205,7 +205,7 @@ class TestEquivalenceWithKeras:
         sparse = SparseGRU(3, sparsity=0.2, mask_seed=1).get_config()
         assert set(sparse) - set(dense) == {
             "sparsity", "mask_seed", "block", "sparse_kernel",
-            "sparse_recurrent_kernel"}
+            "sparse_recurrent_kernel", "compute_path"}
         assert set(dense) - set(sparse) == set()
         assert sparse["reset_after"] is True and sparse["sparsity"] == 0.2
 
