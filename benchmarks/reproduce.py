@@ -100,7 +100,10 @@ CPU_PTB = dict(size="small", cell="lstm", runs=(
     ("static", 0.67, (0,)), ("set", 0.67, (0,)), ("rigl", 0.67, (0, 1)),
     ("snfs", 0.67, (0,)), ("gradual", 0.67, (0,)), ("tfmot", 0.67, (0,)),
     ("static", 0.9, (0,)), ("set", 0.9, (0,)), ("rigl", 0.9, (0,)),
-    ("gradual", 0.9, (0,))))
+    ("gradual", 0.9, (0,)),
+    # RigL with 8 x 8 blocks of constant fan-in on the LSTM kernels (the block
+    # path's structure): what the structure costs in perplexity.
+    ("rigl", 0.67, (0,), 8), ("rigl", 0.9, (0,), 8)))
 # The setting of the paper's predecessor: sparse embedding and LSTM, 4% kept.
 CPU_TEXT = dict(datasets=("imdb", "sst2"), epochs=3, sparsity=0.96,
                 methods=("dense", "static", "set", "rigl"))
@@ -149,6 +152,12 @@ class Run:
     script: str  # relative to the repository root
     argv: list
     seed: int = 0
+    block: int = None  # b x b blocks of constant fan-in on the recurrent kernels
+
+    @property
+    def label(self):
+        """The method as the report names it (with its blocks, if any)."""
+        return self.method + (f", {self.block}x{self.block} blocks" if self.block else "")
 
     def command(self, out_dir, threads=None):
         extra = [] if threads is None else ["--threads", str(threads)]
@@ -165,7 +174,7 @@ def _seed_suffix(seed):
 
 
 def ptb_run(cell, size, method, sparsity, epochs=None, steps_per_epoch=None, seed=0,
-            group=None):
+            group=None, block=None):
     slice_args = []
     if epochs is not None:
         slice_args += ["--epochs", str(epochs)]
@@ -176,6 +185,9 @@ def ptb_run(cell, size, method, sparsity, epochs=None, steps_per_epoch=None, see
     name = f"ptb_{cell}_{size}_{method}"
     if method != "dense":
         name += f"_{_fmt_sparsity(sparsity)}"
+    if block:
+        name += f"_b{block}"
+        slice_args += ["--block", str(block)]
     name += _seed_suffix(seed)
     if method == "tfmot":
         script = "examples/tfmot_baseline.py"
@@ -185,7 +197,7 @@ def ptb_run(cell, size, method, sparsity, epochs=None, steps_per_epoch=None, see
         argv = ["--cell", cell, "--size", size, "--method", method,
                 "--sparsity", str(sparsity), *slice_args, "--no-export"]
     return Run(name, "ptb", group or f"{cell} {size}", method, sparsity, script, argv,
-               seed)
+               seed, block)
 
 
 def text_run(dataset, method, sparsity, epochs, max_train_examples=None,
@@ -210,12 +222,12 @@ def grid(profile, smoke=False):
     `smoke`: each entry as a tiny real run (the `tiny` LSTM or RHN, 2 epochs of
     3 batches; 64 reviews or sentences), to test a profile's machinery.
     """
-    def ptb(cell, size, method, sparsity, epochs=None, steps=None, seed=0):
+    def ptb(cell, size, method, sparsity, epochs=None, steps=None, seed=0, block=None):
         if smoke:
             return ptb_run(cell, SMOKE_PTB["size"], method, sparsity,
                            SMOKE_PTB["epochs"], SMOKE_PTB["steps_per_epoch"], seed,
-                           group=f"{cell} {size}")
-        return ptb_run(cell, size, method, sparsity, epochs, steps, seed)
+                           group=f"{cell} {size}", block=block)
+        return ptb_run(cell, size, method, sparsity, epochs, steps, seed, block=block)
 
     def text(dataset, method, sparsity, epochs, max_train=None, valid_fraction=None):
         if smoke:
@@ -238,9 +250,10 @@ def grid(profile, smoke=False):
                              imdb["max_train_examples"]))
     elif profile == "cpu":
         c = CPU_PTB
-        for method, sparsity, seeds in c["runs"]:
+        for method, sparsity, seeds, *block in c["runs"]:
             for seed in seeds:
-                runs.append(ptb(c["cell"], c["size"], method, sparsity, seed=seed))
+                runs.append(ptb(c["cell"], c["size"], method, sparsity, seed=seed,
+                                block=block[0] if block else None))
         t = CPU_TEXT
         for dataset in t["datasets"]:
             for m in t["methods"]:
@@ -378,10 +391,11 @@ def _rows(records, runs, kind):
     return [(r, records[r.name]) for r in runs if r.kind == kind and r.name in records]
 
 
-def _seeds(records, runs, kind, group, method, sparsity=None):
+def _seeds(records, runs, kind, group, method, sparsity=None, block=None):
     """The records of every seed of one grid point, in grid order."""
     return [records[run.name] for run in runs
             if run.kind == kind and run.group == group and run.method == method
+            and run.block == block
             and (sparsity is None or math.isclose(run.sparsity, sparsity))
             and run.name in records]
 
@@ -489,7 +503,7 @@ def _seed_groups(records, runs, kind):
     seeds merged, in grid order."""
     groups = {}
     for run, rec in _rows(records, runs, kind):
-        key = (run.group, run.method, run.sparsity)
+        key = (run.group, run.method, run.sparsity, run.block)
         groups.setdefault(key, (run, []))[1].append(rec)
     return list(groups.values())
 
@@ -539,7 +553,7 @@ def ptb_table(records, runs):
             wall_ratio = f"{wall / dense_wall:.2f}" if dense else "-"
             rec = recs[0]
             lines.append(
-                f"| {run.method} | {run.sparsity:g} | {len(recs)} | "
+                f"| {run.label} | {run.sparsity:g} | {len(recs)} | "
                 f"{_mean_spread(valid)} | "
                 f"{_mean_spread([float(r['test_perplexity']) for r in recs])} | "
                 f"{ratio} | {_int(rec['active_params'])} | "
@@ -789,7 +803,7 @@ def write_plots(profile, results_dir, records, runs):
         for method in METHOD_ORDER[1:]:
             by_sparsity = {}
             for r, rec in ptb:
-                if r.group == group and r.method == method:
+                if r.group == group and r.method == method and r.block is None:
                     by_sparsity.setdefault(r.sparsity, []).append(
                         float(rec["test_perplexity"]))
             pts = sorted((k, sum(v) / len(v)) for k, v in by_sparsity.items())

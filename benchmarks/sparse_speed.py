@@ -15,7 +15,10 @@ fits of `--steps` steps each, after one warm-up fit that compiles. Cases:
 * `rhn_*`: RHN depth 10, against the same RHN on the masked-dense path.
 * `curve_*`: one LSTM LM per (block, density), the step-time ratio curve.
 * `predict_*`: one-step inference (`predict`, batch 1, one token).
-* `peak memory`: the process's peak RSS after each case (ru_maxrss), reported.
+* peak memory: the process's peak RSS (ru_maxrss) after the baseline's first
+  fit and after the case's, reported (the case's includes the baseline's).
+
+The baseline and the case are timed alternately (see `run_one`).
 
 Units must be multiples of the block (padding inside the layer is not built
 yet): 640 stands for Zaremba's 650, 1504 for his 1500, 832 for Zilly's 830.
@@ -109,56 +112,70 @@ def build(case, path):
     return model
 
 
-def time_case(case, path, steps, repeats):
+def data(case, steps):
     import numpy as np
 
-    model = build(case, path)
-    on_blocks = [layer.cell.block_path_weights() for layer in model.layers
-                 if hasattr(getattr(layer, "cell", None), "block_path_weights")]
     rng = np.random.default_rng(0)
     if case["kind"] == "predict":
-        x = rng.integers(0, VOCAB, (64, 1))
-        model.predict(x[:2], batch_size=1, verbose=0)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model.predict(x, batch_size=1, verbose=0)
-            times.append((time.perf_counter() - start) / len(x))
-        return min(times), on_blocks
+        return rng.integers(0, VOCAB, (64, 1)), None
     n = BATCH * steps
     if case["kind"] == "rnn":
-        x = rng.normal(size=(n, BPTT, case["units"])).astype("float32")
-        y = rng.normal(size=(n, BPTT, case["units"])).astype("float32")
-    else:
-        x = rng.integers(0, VOCAB, (n, BPTT))
-        y = rng.integers(0, VOCAB, (n, BPTT))
+        return (rng.normal(size=(n, BPTT, case["units"])).astype("float32"),
+                rng.normal(size=(n, BPTT, case["units"])).astype("float32"))
+    return rng.integers(0, VOCAB, (n, BPTT)), rng.integers(0, VOCAB, (n, BPTT))
+
+
+def timer(case, model, steps):
+    """A function that times one fit (or predict) of `model`: seconds/step."""
+    x, y = data(case, steps)
+    if case["kind"] == "predict":
+        model.predict(x[:2], batch_size=1, verbose=0)
+
+        def once():
+            start = time.perf_counter()
+            model.predict(x, batch_size=1, verbose=0)
+            return (time.perf_counter() - start) / len(x)
+        return once
     model.fit(x[:2 * BATCH], y[:2 * BATCH], batch_size=BATCH, epochs=1, verbose=0,
               shuffle=False)
-    times = []
-    for _ in range(repeats):
+
+    def once():
         start = time.perf_counter()
         model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
-        times.append((time.perf_counter() - start) / steps)
-    return min(times), on_blocks
+        return (time.perf_counter() - start) / steps
+    return once
 
 
 def run_one(name, args):
-    """One case in this process (a fresh process per case: compiled functions
-    and the peak memory of one case do not leak into the next)."""
+    """One case in this process (a fresh process per case). The baseline and
+    the case are timed alternately, `repeats` times each, and each keeps its
+    fastest: a load that comes and goes on this shared machine then slows
+    both alike, not whichever ran while it lasted."""
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     case = cases()[name]
     path = case.get("compute_path", "blocks")
-    base_ms, _ = time_case(case, case["baseline"], args.steps, args.repeats)
+    base_model = build(case, case["baseline"])
+    base = timer(case, base_model, args.steps)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    case_ms, on_blocks = time_case(case, path, args.steps, args.repeats)
+    model = build(case, path)
+    on_blocks = [layer.cell.block_path_weights() for layer in model.layers
+                 if hasattr(getattr(layer, "cell", None), "block_path_weights")]
+    timed = timer(case, model, args.steps)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base_times, case_times = [], []
+    for _ in range(args.repeats):
+        base_times.append(base())
+        case_times.append(timed())
+    base_s, case_s = min(base_times), min(case_times)
     return {**case, "name": name, "path": path, "threads": args.threads,
             "steps": args.steps, "repeats": args.repeats,
-            "baseline_ms": 1e3 * base_ms, "case_ms": 1e3 * case_ms,
-            "ratio": case_ms / base_ms, "on_block_path": on_blocks,
+            "baseline_ms": 1e3 * base_s, "case_ms": 1e3 * case_s,
+            "ratio": case_s / base_s, "on_block_path": on_blocks,
+            "baseline_ms_all": [1e3 * t for t in base_times],
+            "case_ms_all": [1e3 * t for t in case_times],
             "peak_rss_mib_after_baseline": base_rss / 1024,
             "peak_rss_mib_after_case": rss / 1024,
             "git_commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"],

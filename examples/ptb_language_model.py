@@ -92,6 +92,14 @@ def parse_args(argv=None):
                         "erdos_renyi (gradual pruning prunes each to the same "
                         "sparsity, as tfmot: uniform only)")
     p.add_argument("--method", choices=METHODS, default="set")
+    p.add_argument("--block", type=int, default=None,
+                   help="square blocks of B x B weights with constant fan-in on the "
+                        "recurrent layers' kernels (units and inputs multiples of B)")
+    p.add_argument("--compute-path", choices=("auto", "masked_dense", "blocks"),
+                   default="auto",
+                   help="how the recurrent layers compute their products: from the "
+                        "active blocks ('blocks', needs --block), masked-dense, or "
+                        "'auto' (the layers' measured rule)")
     p.add_argument("--optimizer", choices=("sgd", "sntasgd"), default="sgd")
     p.add_argument("--drop-fraction", type=float, default=0.3,
                    help="initial fraction of active weights replaced per update")
@@ -143,6 +151,10 @@ def parse_args(argv=None):
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if args.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {args.seed}")
+    if args.block is not None and args.block < 2:
+        raise UsageError(f"--block must be an int >= 2 (B x B blocks), got {args.block}")
+    if args.compute_path == "blocks" and args.block is None:
+        raise UsageError("--compute-path blocks computes from B x B blocks: give --block")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be >= 1, got {args.threads}")
     if args.learning_rate is not None and not args.learning_rate > 0:
@@ -207,7 +219,9 @@ def build_model(args, config, vocab_size):
     for i in range(config["layers"]):
         if config["dropout"]:
             x = keras.layers.Dropout(config["dropout"], seed=args.seed + i)(x)
+        blocks = {} if args.block is None else dict(block=(args.block, args.block))
         common = dict(sparsity=sparse, mask_seed=args.seed + 1 + i,
+                      compute_path=args.compute_path, **blocks,
                       kernel_initializer=init(2 + 2 * i),
                       recurrent_initializer=init(3 + 2 * i, per_call=args.cell == "rhn"),
                       return_sequences=True, stateful=True, name=f"{args.cell}_{i}")
