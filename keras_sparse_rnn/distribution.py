@@ -4,7 +4,8 @@ import math
 
 import numpy as np
 
-from keras_sparse_rnn.masks import active_count, block_grid, is_constant_fan_in
+from keras_sparse_rnn.masks import (active_count, block_grid, fan_in_grid_shape,
+                                    is_constant_fan_in)
 from keras_sparse_rnn.model_utils import sparse_weight_info
 from keras_sparse_rnn.validation import check_bool, check_fraction
 
@@ -163,11 +164,13 @@ def plan_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
     units = []  # (spec, gate index or None, weight shape, grid shape)
     for spec in specs:
         shape = tuple(spec.weight.shape)
-        grid = block_grid(spec.weight.shape, spec.block_shape)
         if is_constant_fan_in(spec.block_shape):
             # Counted per block column: its count of active input blocks,
             # the same in every column (each unit weighs a row of blocks).
-            grid = grid[:1] + (spec.gates if per_gate else 1,)
+            rows, _ = fan_in_grid_shape(shape, spec.block_shape[0], spec.gates)
+            grid = (rows, spec.gates if per_gate else 1)
+        else:
+            grid = block_grid(spec.weight.shape, spec.block_shape)
         if per_gate and spec.gates > 1:
             split = lambda s: s[:-1] + (s[-1] // spec.gates,)  # noqa: E731
             units += [(spec, g, split(shape), split(grid))

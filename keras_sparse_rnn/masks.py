@@ -112,22 +112,83 @@ def check_fan_in_sparsity(sparsity, where="weight"):
             "(a float, or the same value for every gate)")
 
 
-def fan_in_counts(mask, block_shape):
+def fan_in_grid_shape(shape, block, gates=1):
+    """`(block rows, block columns)` of a constant fan-in matrix of `shape`
+    (its rows are inputs, its `gates` equal column groups outputs) in b x b
+    blocks. A size b does not divide is padded inside the layer: its last
+    block row and the last block column of each gate are partial."""
+    rows, cols = int(np.prod(shape[:-1])), int(shape[-1])
+    width = cols // gates
+    return -(-rows // block), gates * -(-width // block)
+
+
+def pad_blocks(x, block, gates=1):
+    """`x` `[R, C]` zero-padded to whole blocks: rows to a multiple of
+    `block`, each gate's columns too (so no block straddles two gates)."""
+    x = np.asarray(x)
+    rows, cols = x.shape
+    width = cols // gates
+    pad_r, pad_c = -rows % block, -width % block
+    if not pad_r and not pad_c:
+        return x
+    x = np.pad(x.reshape(rows, gates, width), [(0, pad_r), (0, 0), (0, pad_c)])
+    return x.reshape(rows + pad_r, gates * (width + pad_c))
+
+
+def unpad_blocks(x, shape, gates=1):
+    """The inverse of `pad_blocks`: the `shape` part of a padded `x`."""
+    rows, cols = int(shape[0]), int(shape[-1])
+    if tuple(x.shape) == (rows, cols):
+        return x
+    width = cols // gates
+    return x.reshape(x.shape[0], gates, -1)[:rows, :, :width].reshape(rows, cols)
+
+
+def fan_in_grid(mask, block, gates=1):
+    """The 0/1 grid `[block rows, block columns]` of a constant fan-in mask
+    (a block's state is its first element's)."""
+    return pad_blocks(np.asarray(mask), block, gates)[::block, ::block]
+
+
+def fan_in_block_sums(values, block, gates=1):
+    """`values` summed over each (padded) block, and the number of real
+    (not padding) entries of each block: two `[Rg, Cg]` arrays."""
+    ones = np.ones(np.shape(values), np.float64)
+    return (block_reduce(pad_blocks(np.asarray(values, np.float64), block, gates),
+                         (block, block)),
+            block_reduce(pad_blocks(ones, block, gates), (block, block)))
+
+
+def fan_in_counts(mask, block_shape, gates=1):
     """Active blocks of each block column of a 0/1 mask (int64 array)."""
-    grid = block_reduce(np.asarray(mask, np.float64), block_shape)
+    grid = fan_in_grid(mask, block_shape[0], gates)
     return np.count_nonzero(grid, axis=0).astype(np.int64)
+
+
+def expand_fan_in_grid(grid, shape, block, gates=1):
+    """A constant fan-in grid expanded to a mask of `shape`."""
+    return unpad_blocks(expand_blocks(grid, (block, block)), shape, gates)
 
 
 def expected_active_count(shape, sparsity, gates=1, block_shape=None):
     """Active count of a mask: one sparsity for the matrix or one per gate.
 
     With blocks, the count of active blocks is exact, times the block size;
-    with constant fan-in blocks, `fan_in` blocks in each block column.
+    with constant fan-in blocks, `fan_in` blocks in each block column (when
+    blocks are padded, the count of weights depends on which are active:
+    ValueError).
     """
+    if is_constant_fan_in(block_shape):
+        b = block_shape[0]
+        rows, cols = fan_in_grid_shape(shape, b, gates)
+        if rows * b != int(np.prod(shape[:-1])) or cols * b != int(shape[-1]):
+            raise ValueError(
+                f"A weight of shape {tuple(shape)} in padded blocks of "
+                f"{tuple(block_shape)} has no fixed count of weights, only of "
+                "blocks: fan_in(sparsity, block rows) in every block column")
+        return b * b * cols * fan_in(sparsity, rows)
     grid = block_grid(shape, block_shape)
     block_size = int(np.prod(block_shape)) if block_shape else 1
-    if is_constant_fan_in(block_shape):
-        return block_size * grid[1] * fan_in(sparsity, grid[0])
     size = int(np.prod(grid))
     if isinstance(sparsity, (list, tuple)):
         gate_size = size // gates
@@ -153,9 +214,8 @@ def _draw(size, count, rng):
 def check_not_empty(shape, sparsity, gates=1, block_shape=None, where="weight"):
     """Raises ValueError if `sparsity` leaves the matrix (or one of its gates)
     of `shape` with no active weight: it would train as a constant."""
-    grid = block_grid(shape, block_shape)
-    size = int(np.prod(grid))
     if is_constant_fan_in(block_shape):
+        grid = fan_in_grid_shape(shape, block_shape[0], gates)
         check_fan_in_sparsity(sparsity, where)
         s = sparsity[0] if isinstance(sparsity, (list, tuple)) else sparsity
         if fan_in(s, grid[0]) == 0:
@@ -166,6 +226,8 @@ def check_not_empty(shape, sparsity, gates=1, block_shape=None, where="weight"):
                 f"it must keep at least one: use a sparsity below "
                 f"{1 - 0.5 / grid[0]:.6g}")
         return
+    grid = block_grid(shape, block_shape)
+    size = int(np.prod(grid))
     parts = ([(sparsity, size, "")] if not isinstance(sparsity, (list, tuple))
              else [(s, size // gates, f" gate {g}") for g, s in enumerate(sparsity)])
     for s, n, gate in parts:
@@ -196,11 +258,14 @@ def magnitude_mask(values, sparsity, gates=1, block_shape=None):
     mean |value| are kept whole.
     """
     values = np.asarray(values)
-    scores = block_reduce(np.abs(values).astype(np.float64), block_shape)
     if is_constant_fan_in(block_shape):
+        b = block_shape[0]  # a block's score: its mean |value| (padding aside)
+        sums, sizes = fan_in_block_sums(np.abs(values), b, gates)
+        scores = sums / sizes
         k = fan_in(sparsity, scores.shape[0])
         grid_mask = np.stack([_top_mask(column, k) for column in scores.T], axis=1)
-        return expand_blocks(grid_mask, block_shape)
+        return expand_fan_in_grid(grid_mask, values.shape, b, gates)
+    scores = block_reduce(np.abs(values).astype(np.float64), block_shape)
     if not isinstance(sparsity, (list, tuple)):
         grid_mask = _top_mask(scores, active_count(scores.size, sparsity))
     else:
@@ -228,14 +293,17 @@ def random_mask(shape, sparsity, seed, gates=1, block_shape=None):
         block_shape: if given, whole blocks of this shape (in the weight's
             axes) are on or off, and the counts above are counts of blocks.
             Square blocks (b, b), b > 1, have constant fan-in: every block
-            column gets exactly `fan_in(sparsity, grid_rows)` active blocks.
+            column gets exactly `fan_in(sparsity, grid_rows)` active blocks
+            (sizes b does not divide are padded: see `fan_in_grid_shape`).
     """
-    grid = block_grid(shape, block_shape)
     rng = np.random.default_rng(seed)
     if is_constant_fan_in(block_shape):
+        b = block_shape[0]
+        grid = fan_in_grid_shape(shape, b, gates)
         k = fan_in(sparsity, grid[0])
         mask = np.stack([_draw(grid[0], k, rng) for _ in range(grid[1])], axis=1)
-        return expand_blocks(mask, block_shape)
+        return expand_fan_in_grid(mask, shape, b, gates).astype(np.float32)
+    grid = block_grid(shape, block_shape)
     if not isinstance(sparsity, (list, tuple)):
         size = int(np.prod(grid))
         mask = _draw(size, active_count(size, sparsity), rng).reshape(grid)

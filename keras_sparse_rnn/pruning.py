@@ -73,19 +73,25 @@ def prune_to_sparsity(spec, sparsity):
     weight = np.asarray(keras.ops.convert_to_numpy(spec.weight))
     mask = np.asarray(keras.ops.convert_to_numpy(spec.mask))
     block = spec.block_shape
-    block_size = int(np.prod(block)) if block else 1
-    score = masks_lib.block_reduce(np.abs(weight), block) / block_size
-    grid_mask = masks_lib.block_reduce(mask, block) / block_size
     # A constant fan-in matrix keeps its count in every block column: each
-    # column is pruned on its own, to the count of its block rows.
+    # column is pruned on its own, to the count of its block rows, blocks
+    # ranked by their mean |w| (padding aside).
     columns = masks_lib.is_constant_fan_in(block)
+    if columns:
+        sums, sizes = masks_lib.fan_in_block_sums(np.abs(weight), block[0], spec.gates)
+        score = sums / sizes
+        grid_mask = masks_lib.fan_in_grid(mask, block[0], spec.gates)
+    else:
+        block_size = int(np.prod(block)) if block else 1
+        score = masks_lib.block_reduce(np.abs(weight), block) / block_size
+        grid_mask = masks_lib.block_reduce(mask, block) / block_size
     size = grid_mask.shape[0] if columns else grid_mask.size
     groups = (list(zip(score.T, grid_mask.T)) if columns
               else [(score.reshape(-1), grid_mask.reshape(-1))])
     active = int(np.count_nonzero(groups[0][1]))
     keep = min(kept_count(size, sparsity), active)
     if keep == active:
-        return int(np.count_nonzero(grid_mask)) * block_size
+        return int(np.count_nonzero(mask))
     new_groups = []
     for group_score, group_mask in groups:
         flat_score = np.where(group_mask > 0, group_score, -1.0)
@@ -94,14 +100,17 @@ def prune_to_sparsity(spec, sparsity):
         new_group = np.zeros(group_mask.size, dtype=mask.dtype)
         new_group[order[:keep]] = 1
         new_groups.append(new_group)
-    new_grid = (np.stack(new_groups, axis=1) if columns
-                else new_groups[0].reshape(grid_mask.shape))
-    new_mask = masks_lib.expand_blocks(new_grid, block)
+    if columns:
+        new_mask = masks_lib.expand_fan_in_grid(
+            np.stack(new_groups, axis=1), mask.shape, block[0], spec.gates)
+    else:
+        new_mask = masks_lib.expand_blocks(
+            new_groups[0].reshape(grid_mask.shape), block)
     with guard.unchecked():  # the pair changes together
         spec.mask.assign(new_mask)
         spec.weight.assign(weight * new_mask)
     _record_sparsity(spec.layer, spec.name, keep, size)
-    return int(new_grid.sum()) * block_size
+    return int(np.count_nonzero(new_mask))
 
 
 class GradualPruning(keras.callbacks.Callback):

@@ -42,6 +42,20 @@ class _EveryEpoch(int):
 _DEFAULT_EVERY_EPOCHS = _EveryEpoch(1)
 
 
+def _check_block_path(specs, grow_input, grow):
+    """A grow input that reads the optimizer's first moment cannot rank the
+    inactive positions of a matrix on the block path (zero gradient there)."""
+    on_blocks = [s.weight.path for s in specs
+                 if s.name in getattr(s.layer, "block_path_weights", list)()]
+    if on_blocks and grow_input.reads_optimizer_moment():
+        raise ValueError(
+            f"grow={grow!r} ranks inactive weights by the optimizer's momentum, "
+            f"but {on_blocks} are computed from their active blocks "
+            "(compute_path), whose training gradient is zero outside them. Use "
+            "compute_path='masked_dense' on those layers, or grow='gradient' "
+            "(RigL: its gradient is taken masked-dense on grow_data)")
+
+
 class DynamicSparsity(keras.callbacks.Callback):
     """Dynamic sparse training: evolves the masks of every sparse matrix.
 
@@ -289,6 +303,7 @@ class DynamicSparsity(keras.callbacks.Callback):
                                 self.redistribution,
                                 where=f"Sparse weight '{spec.weight.path}'")
         grow_input = self._grow_input_cls(self._get_optimizer())
+        _check_block_path(specs, grow_input, self.grow)
         strategy = getattr(model, "distribute_strategy", None)
         if (isinstance(self.grow_data, tf.data.Dataset)
                 and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)):

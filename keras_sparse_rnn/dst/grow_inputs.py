@@ -71,6 +71,12 @@ class GrowInput:
         callback's state), or `None` for no state."""
         return None
 
+    def reads_optimizer_moment(self):
+        """Whether `prepare` reads the optimizer's first moment, a moving
+        average of the training gradients: on the block path those are zero
+        outside the active blocks, so such a grow input cannot rank them."""
+        return False
+
     def needs_gradient(self):
         """Whether `prepare` will call `context.gradients()` with this
         optimizer: `fit` then requires `grow_data`. By default, whether it
@@ -122,6 +128,9 @@ class MomentumGrowInput(GrowInput):
 
     def needs_gradient(self):
         return self.own_average
+
+    def reads_optimizer_moment(self):
+        return not self.own_average
 
     def missing_gradient_message(self, grow):
         return (

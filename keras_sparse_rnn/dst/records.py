@@ -21,7 +21,11 @@ def matrix_record(spec, out, expected, redistribution):
     pruned = int(out["pruned"].numpy())
     grown = int(out["grown_count"].numpy())
     problem = None
-    if int(before.sum()) != int(expected.sum()):
+    if masks_lib.is_constant_fan_in(spec.block_shape):
+        # Exact in blocks: the same count in every block column (with padded
+        # blocks the count of weights moves with which blocks are active).
+        problem = _fan_in_problem(spec, out)
+    elif int(before.sum()) != int(expected.sum()):
         problem = (f"had {int(before.sum())} active weights before the "
                    f"update, {int(expected.sum())} expected")
     elif int(after.sum()) != int(expected.sum()) or pruned != grown:
@@ -39,6 +43,20 @@ def matrix_record(spec, out, expected, redistribution):
     return {"path": spec.weight.path, "pruned": pruned, "grown": grown,
             "changed": int(out["changed"].numpy()),
             "gate_counts": after.tolist()}
+
+
+def _fan_in_problem(spec, out):
+    """What is wrong with a constant fan-in matrix's update, or None."""
+    rows, _ = masks_lib.fan_in_grid_shape(spec.weight.shape, spec.block_shape[0],
+                                          spec.gates)
+    k = masks_lib.fan_in(spec.layer.matrix_sparsity(spec.name), rows)
+    counts = out["group_counts_after"].numpy()
+    pruned, grown = int(out["pruned_blocks"].numpy()), int(out["grown_blocks"].numpy())
+    if pruned != grown or np.any(counts != k):
+        return (f"has block columns of {sorted(set(counts.tolist()))} active "
+                f"blocks after the update (pruned {pruned} blocks, grew "
+                f"{grown}), {k} expected in every one")
+    return None
 
 
 def unchanged_record(spec, expected):

@@ -48,6 +48,7 @@ import tensorflow as tf
 
 from keras_sparse_rnn import masks
 from keras_sparse_rnn.dst import registry
+from keras_sparse_rnn.layers import block_path
 
 _TIER_SHIFT = 61
 _SCORE_SHIFT = 29
@@ -79,7 +80,10 @@ def _layout(shape, gates, block_shape, redistribution):
     the number of groups keeping their own count, positions per group."""
     rows, cols = _as_2d_shape(shape)
     _block(block_shape, len(shape))
-    grid_shape = masks.block_grid((rows, cols), block_shape)
+    if masks.is_constant_fan_in(block_shape):  # padded where b does not divide
+        grid_shape = masks.fan_in_grid_shape((rows, cols), block_shape[0], gates)
+    else:
+        grid_shape = masks.block_grid((rows, cols), block_shape)
     if grid_shape[1] % gates:
         raise ValueError(f"{grid_shape[1]} block columns cannot be split into "
                          f"{gates} gates")
@@ -262,12 +266,29 @@ def _prune_and_grow(weight, mask, grow_input, drop_fraction, seed, gates=1,
     seeds = [tf.random.experimental.stateless_fold_in(seed, i)
              for i in range(3)]
 
-    m2 = tf.reshape(mask, [rows, cols])
+    # Constant fan-in blocks a size does not divide are padded (each gate's
+    # columns on its own); other layouts pad nothing.
+    fan_in = masks.is_constant_fan_in(block_shape)
+    pad_gates = gates if fan_in else 1
+
+    def pad(x):
+        x = tf.reshape(x, [rows, cols])
+        return block_path.pad_blocks(x, block[0], pad_gates) if fan_in else x
+
+    # A block's score is its sum, scaled as if it were whole: a partial
+    # block competes by its mean like the others.
+    sums, sizes = masks.fan_in_block_sums(np.ones((rows, cols)), block[0], pad_gates) \
+        if fan_in else (None, None)
+    scale = None if not fan_in or np.all(sizes == block_size) else \
+        tf.constant(block_size / sizes, tf.float32)
 
     def reduce(x):
-        return to_groups(block_reduce(tf.reshape(x, [rows, cols]), block), groups)
+        grid = block_reduce(pad(x), block)
+        if scale is not None:
+            grid = grid * tf.cast(scale, grid.dtype)
+        return to_groups(grid, groups)
 
-    active_grid = m2[::block[0], ::block[1]] > 0.5
+    active_grid = pad(mask)[::block[0], ::block[1]] > 0.5
     active = to_groups(active_grid, groups)
 
     # Prune: the lowest importance of each pool, per group.
@@ -293,25 +314,30 @@ def _prune_and_grow(weight, mask, grow_input, drop_fraction, seed, gates=1,
 
     def to_elements(x):
         grid = from_groups(tf.cast(x, weight.dtype), grid_shape, groups)
-        return tf.reshape(expand_blocks(grid, block), shape)
+        elements = expand_blocks(grid, block)
+        if fan_in:
+            elements = block_path.unpad_blocks(elements, rows, cols, pad_gates)
+        return tf.reshape(elements, shape)
 
     new_mask = to_elements(new_active)
     grown_elements = to_elements(grown)
     new_weight = weight * new_mask * (1 - grown_elements)
 
-    def gate_counts(x):
-        grid = from_groups(tf.cast(x, tf.int64), grid_shape, groups)
-        per_gate = tf.reshape(grid, [grid_shape[0], gates, -1])
-        return tf.reduce_sum(per_gate, axis=[0, 2]) * block_size
+    def gate_counts(elements):
+        per_gate = tf.reshape(tf.cast(elements > 0.5, tf.int64), [rows, gates, -1])
+        return tf.reduce_sum(per_gate, axis=[0, 2])
 
     return {
         "mask": new_mask,
         "grown": grown_elements,
         "weight": new_weight,
-        "pruned": _count(dropped) * block_size,
-        "grown_count": _count(grown) * block_size,
-        "gate_counts_before": gate_counts(active),
-        "gate_counts_after": gate_counts(new_active),
+        "pruned": _count(to_elements(dropped) > 0.5),
+        "grown_count": _count(grown_elements > 0.5),
+        "pruned_blocks": _count(dropped),
+        "grown_blocks": _count(grown),
+        "gate_counts_before": gate_counts(mask),
+        "gate_counts_after": gate_counts(new_mask),
+        "group_counts_after": _count(new_active, axis=1),
         "changed": _count(tf.not_equal(new_mask, mask)),
     }
 
@@ -337,7 +363,10 @@ Returns:
     A dict of tensors: `mask` (new mask), `grown` (0/1, the positions grown
     in this update, including any pruned and grown again), `weight` (the
     weight with pruned and grown positions at exactly 0), `pruned` and
-    `grown_count` (int64 element counts), `gate_counts_before` and
-    `gate_counts_after` (int64 `[gates]` active counts), `changed` (int64,
-    positions whose mask value flipped).
+    `grown_count` (int64 element counts), `pruned_blocks` and
+    `grown_blocks` (the same in positions of the block grid),
+    `gate_counts_before` and `gate_counts_after` (int64 `[gates]` active
+    element counts), `group_counts_after` (int64, active positions of each
+    group: of each block column with constant fan-in), `changed` (int64,
+    elements whose mask value flipped).
 """

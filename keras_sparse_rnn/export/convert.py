@@ -110,10 +110,15 @@ def concrete_function(model, specs, output_names):
         outputs = keras.tree.flatten(model(inputs, training=False))
         return dict(zip(output_names, outputs))
 
+    from keras_sparse_rnn.layers import block_path
+
     fn = tf.function(call, input_signature=specs)
     # Weights become constants: a loop reading resource variables converts
-    # but does not run in the interpreter.
-    frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
+    # but does not run in the interpreter. Traced masked-dense: the file
+    # holds each masked kernel whole, for FULLY_CONNECTED (sparse where its
+    # blocks are LiteRT's), not the block path's gathers.
+    with block_path.masked_dense():
+        frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
     # Freezing flattens the outputs (dict keys in sorted order) and the
     # signature would name them output_<i>: name them again.
     keys = tf.nest.flatten({name: name for name in output_names})

@@ -76,30 +76,26 @@ def set_layer_weights(layer, weights):
 
 
 def _check_block_fits(shape, block_shape, gates, where):
-    """The block grid divides the weight (and, for constant fan-in, each
-    gate's columns, so that no block straddles two gates)."""
+    """Blocks along the input must divide the weight; b x b blocks of
+    constant fan-in are padded inside the layer where b does not divide."""
+    if masks_lib.is_constant_fan_in(block_shape):
+        return
     try:
         masks_lib.block_grid(shape, block_shape)
     except ValueError as error:
         raise ValueError(f"{where}: {error}") from None
-    width = int(shape[-1]) // gates
-    if masks_lib.is_constant_fan_in(block_shape) and width % block_shape[1]:
-        raise ValueError(
-            f"{where}: blocks of {tuple(block_shape)} would straddle two gates: "
-            f"each of the {gates} gates is {width} columns wide, not a "
-            f"multiple of {block_shape[1]}")
 
 
 def _check_fan_in(spec, mask, sparsity, where):
     """A constant fan-in mask: whole blocks, the same count in every block
     column, the count the sparsity gives."""
-    block = spec.block_shape
-    grid = masks_lib.block_reduce(np.asarray(mask, np.float64), block)
-    if not np.all((grid == 0) | (grid == block[0] * block[1])):
-        raise ValueError(f"{where}: blocks of {tuple(block)} must be wholly "
-                         "active or wholly inactive")
-    counts = masks_lib.fan_in_counts(mask, block)
-    expected = masks_lib.fan_in(sparsity, grid.shape[0])
+    b = spec.block_shape[0]
+    sums, sizes = masks_lib.fan_in_block_sums(mask, b, spec.gates)
+    if not np.all((sums == 0) | (sums == sizes)):
+        raise ValueError(f"{where}: blocks of {tuple(spec.block_shape)} must be "
+                         "wholly active or wholly inactive")
+    counts = masks_lib.fan_in_counts(mask, spec.block_shape, spec.gates)
+    expected = masks_lib.fan_in(sparsity, sums.shape[0])
     wrong = np.flatnonzero(counts != expected)
     if wrong.size:
         raise ValueError(
@@ -302,13 +298,15 @@ class SparseLayerMixin:
         """The whole-matrix sparsity of `mask`'s active count (of blocks),
         as pruning records it; left as it is where no sparsity gives it
         (the mask check then says what is wrong)."""
-        grid = masks_lib.block_reduce(mask, spec.block_shape)
         if masks_lib.is_constant_fan_in(spec.block_shape):
-            counts = masks_lib.fan_in_counts(mask, spec.block_shape)
+            counts = masks_lib.fan_in_counts(mask, spec.block_shape, spec.gates)
             if len(set(counts.tolist())) != 1:
                 return  # not constant fan-in: the mask check says so
-            sparsity = masks_lib.sparsity_of_count(grid.shape[0], int(counts[0]))
+            rows, _ = masks_lib.fan_in_grid_shape(mask.shape, spec.block_shape[0],
+                                                  spec.gates)
+            sparsity = masks_lib.sparsity_of_count(rows, int(counts[0]))
         else:
+            grid = masks_lib.block_reduce(mask, spec.block_shape)
             sparsity = masks_lib.sparsity_of_count(
                 grid.size, int(np.count_nonzero(grid)))
         if sparsity is not None:
@@ -419,7 +417,10 @@ class SparseLayerMixin:
         if not np.all((mask == 0) | (mask == 1)):
             raise ValueError(f"{where}: a mask must hold only 0 and 1")
         if masks_lib.is_constant_fan_in(spec.block_shape):
+            # Exact in blocks: the count of weights follows from it (and,
+            # with padded blocks, from which blocks are active).
             _check_fan_in(spec, mask, self.matrix_sparsity(spec.name), where)
+            return
         expected = self.expected_active_count(spec.name)
         count = int(mask.sum())
         if count != expected:

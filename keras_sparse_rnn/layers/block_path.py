@@ -51,6 +51,34 @@ def forced_masked_dense():
     return _masked_dense_depth[0] > 0
 
 
+def pad_blocks(x, block, gates=1):
+    """`x` `[R, C]` zero-padded to whole blocks, each gate's columns on its
+    own (the in-graph twin of `masks.pad_blocks`)."""
+    rows, cols = x.shape
+    width = cols // gates
+    pad_r, pad_c = -rows % block, -width % block
+    if not pad_r and not pad_c:
+        return x
+    x = tf.pad(tf.reshape(x, [rows, gates, width]), [[0, pad_r], [0, 0], [0, pad_c]])
+    return tf.reshape(x, [rows + pad_r, gates * (width + pad_c)])
+
+
+def unpad_columns(y, cols, gates=1):
+    """The first `cols // gates` columns of each gate of a padded `[..., C']`
+    tensor: `[..., cols]`."""
+    if y.shape[-1] == cols:
+        return y
+    width = cols // gates
+    lead = tf.shape(y)[:-1]
+    y = tf.reshape(y, tf.concat([lead, [gates, y.shape[-1] // gates]], 0))[..., :width]
+    return tf.reshape(y, tf.concat([lead, [cols]], 0))
+
+
+def unpad_blocks(x, rows, cols, gates=1):
+    """The inverse of `pad_blocks`: `[rows, cols]`."""
+    return unpad_columns(x[:rows], cols, gates)
+
+
 def active_block_indices(mask, block, k):
     """`[Cg, k]` int32: the active input blocks of each block column of a
     `[R, C]` constant fan-in mask (sorted by block row), and a bool scalar,
@@ -93,17 +121,37 @@ def block_matmul(x, values, idx, block, overflow=None):
 
 
 class BlockProduct:
-    """One matrix's operands for `block_matmul`, gathered for a sequence."""
+    """One matrix's operands for `block_matmul`, gathered for a sequence.
 
-    def __init__(self, weight, mask, block, k, dtype):
-        self.block = block
-        self.idx, self.overflow = active_block_indices(mask, block, k)
-        self.values = tf.cast(gather_blocks(weight, self.idx, block), dtype)
+    A size the block does not divide is padded inside: the weight and mask
+    to whole blocks (each of the `gates` column groups on its own), the
+    input with zeros, and the padded outputs are dropped.
+    """
+
+    def __init__(self, weight, mask, block, k, dtype, gates=1):
+        self.block, self.gates = block, gates
+        self.rows, self.cols = weight.shape
+        self.idx, self.overflow = active_block_indices(
+            pad_blocks(mask, block, gates), block, k)
+        self.values = tf.cast(
+            gather_blocks(pad_blocks(weight, block, gates), self.idx, block), dtype)
 
     def __call__(self, x, columns=None):
-        """`x @ W`, or `x @ W[:, columns]` for a slice of whole blocks."""
-        values, idx = self.values, self.idx
-        if columns is not None:
-            start, stop = columns.start // self.block, columns.stop // self.block
-            values, idx = values[start:stop], idx[start:stop]
-        return block_matmul(x, values, idx, self.block, self.overflow)
+        """`x @ W`, or `x @ W[:, columns]` for `columns` a slice of whole
+        gates."""
+        values, idx, gates = self.values, self.idx, self.gates
+        width = self.cols // gates
+        if columns is not None and (columns.start, columns.stop) != (0, self.cols):
+            if columns.start % width or columns.stop % width:
+                raise ValueError(f"columns {columns} are not whole gates of "
+                                 f"{width} columns")
+            per_gate = idx.shape[0] // gates
+            start, stop = columns.start // width, columns.stop // width
+            values = values[start * per_gate:stop * per_gate]
+            idx = idx[start * per_gate:stop * per_gate]
+            gates = stop - start
+        pad = -self.rows % self.block
+        if pad:
+            x = tf.pad(x, [[0, 0], [0, pad]])
+        y = block_matmul(x, values, idx, self.block, self.overflow)
+        return unpad_columns(y, gates * width, gates)

@@ -119,7 +119,8 @@ class SparseCellMixin(SparseLayerMixin):
         for spec in self.get_sparse_weight_info():
             if not masks_lib.is_constant_fan_in(spec.block_shape):
                 continue
-            rows = spec.weight.shape[0] // spec.block_shape[0]
+            rows, _ = masks_lib.fan_in_grid_shape(spec.weight.shape,
+                                                  spec.block_shape[0], spec.gates)
             density = masks_lib.fan_in(self.matrix_sparsity(spec.name), rows) / rows
             if (self.compute_path == "blocks"
                     or density <= AUTO_MAX_DENSITY.get(spec.block_shape[0], 0.0)):
@@ -132,10 +133,12 @@ class SparseCellMixin(SparseLayerMixin):
         products = {}
         for name in self.block_path_weights():
             spec = self._sparse_registry.specs[name]
-            rows = spec.weight.shape[0] // spec.block_shape[0]
+            rows, _ = masks_lib.fan_in_grid_shape(spec.weight.shape,
+                                                  spec.block_shape[0], spec.gates)
             k = masks_lib.fan_in(self.matrix_sparsity(name), rows)
             products[name] = block_path.BlockProduct(
-                spec.weight.value, spec.mask.value, spec.block_shape[0], k, dtype)
+                spec.weight.value, spec.mask.value, spec.block_shape[0], k, dtype,
+                spec.gates)
         return products
 
     def get_dropout_mask(self, step_input):
