@@ -75,7 +75,8 @@ def build_data(splits, class_names, options, skipped_lines=None):
         splits["train"], splits["valid"] = _split_validation(
             *splits["train"], options.validation_split, options.seed
         )
-    warn_empty_classes(splits["train"][1], class_names)
+    # Reported at the line of the user's call of the loader.
+    warn_empty_classes(splits["train"][1], class_names, stacklevel=3)
     vocab = build_vocabulary(
         splits["train"][0], options.max_tokens, **options.standardization
     )

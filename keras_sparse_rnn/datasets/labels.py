@@ -137,8 +137,9 @@ def class_ids(parts, class_names=None):
     return ids, class_names
 
 
-def warn_empty_classes(labels, class_names, split="training"):
-    """Warn about each class without any example in `labels`."""
+def warn_empty_classes(labels, class_names, split="training", stacklevel=2):
+    """Warn about each class without any example in `labels` (`stacklevel` as
+    `warnings.warn`'s, counted from the caller of this function)."""
     counts = np.bincount(np.asarray(labels, np.int64), minlength=len(class_names))
     empty = [f"{i} ({class_names[i]!r})" for i in np.flatnonzero(counts == 0)]
     if empty:
@@ -146,4 +147,4 @@ def warn_empty_classes(labels, class_names, split="training"):
             f"{len(empty)} of the {len(class_names)} classes have no example in the "
             f"{split} split: {', '.join(empty)}. A model learns nothing of them: "
             "check that class_names lists the labels as the files write them, "
-            "or use a larger training split", stacklevel=3)
+            "or use a larger training split", stacklevel=stacklevel + 1)
