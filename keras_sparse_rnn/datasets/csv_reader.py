@@ -20,28 +20,30 @@ from keras_sparse_rnn.datasets.readers import check_label
 from keras_sparse_rnn.datasets.readers import read_text
 from keras_sparse_rnn import validation as v
 
-# AG News writes HTML character references without their "&" (`#39;` for an
-# apostrophe, `#36;` for a dollar, `#151;` for a dash in Windows-1252) and a
+# AG News writes HTML character references with a space for their "&"
+# (`It #39;s`, `the  #36;10`, `J amp;J`, ` quot;`; numbers 128-159 are
+# Windows-1252, as browsers read them), some references whole (`&lt;`), and a
 # line break as a backslash (`\` alone, sometimes `\\`).
-_AG_NEWS_ENTITY = re.compile(r"&?#(\d{1,5});")
+_AG_NEWS_ENTITY = re.compile(r" (#\d{1,5}|quot|amp|lt|gt|apos);")
 _AG_NEWS_BREAK = re.compile(r"\\+")
 
 
 def unescape_ag_news(text):
-    """AG News text with its escapes undone: `#39;` -> `'`, `\\\\` -> a space.
+    r"""AG News text with its escapes undone: ` #39;` -> `'`, `\` -> a space.
 
-    The AG News CSVs (Zhang et al. 2015) write character references without
-    their `&` (`#39;`, `#36;`, `#151;`: numbers 128-159 as Windows-1252, as
-    browsers read them) and line breaks as a backslash. Pass it as
+    The AG News CSVs (Zhang et al. 2015) write character references with a
+    space in place of their `&` (`It #39;s`, `the  #36;10`, `J amp;J`,
+    ` quot;`; `#151;` is a dash in Windows-1252, as browsers read it), some
+    whole (`&lt;`), and line breaks as a backslash. Pass it as
     `text_transform=unescape_ag_news` to `load_csv`.
 
     Example:
 
-    >>> unescape_ag_news("It #39;s over.\\\\The  #36;10 prize")
-    "It's over. The  $10 prize"
+    >>> print(unescape_ag_news(r"It #39;s over.\The  #36;10 J amp;J  quot;prize quot;"))
+    It's over. The $10 J&J "prize"
     """
-    text = _AG_NEWS_ENTITY.sub(lambda m: html.unescape(f"&#{m.group(1)};"), text)
-    return _AG_NEWS_BREAK.sub(" ", text)
+    text = _AG_NEWS_ENTITY.sub(lambda m: html.unescape(f"&{m.group(1)};"), text)
+    return _AG_NEWS_BREAK.sub(" ", html.unescape(text))
 
 
 def _check_columns(label_column, text_column, header):

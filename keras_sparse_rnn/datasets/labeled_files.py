@@ -102,7 +102,7 @@ def load_csv(
         {labels}
         text_transform: optional callable `str -> str` applied to each text
             as read, e.g. `unescape_ag_news` (AG News writes `#39;` for an
-            apostrophe and `\\\\` for a line break).
+            apostrophe and `\\` for a line break).
         label_transform: optional callable `str -> str` applied to each
             label as read (before `class_names` is looked up).
         max_tokens, sequence_length, batch_size, seed, validation_split,

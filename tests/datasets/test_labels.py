@@ -65,7 +65,8 @@ def test_cr_and_mpqa_as_distributed(data_root, folder, name, lines, skipped):
 
 # -- 9. AG News: labels 1-4, two text columns, escapes -----------------------
 
-AG_NEWS = ('"3","Fears for pension","Unions say they are #39;disappointed#39;."\n'
+# As the file writes them: a space for the "&" of a reference, "\\" a break.
+AG_NEWS = ('"3","Fears for pension","It #39;s over for J amp;J."\n'
            '"4","Race is On","A second\\team of rocketeers, the  #36;10 million prize"\n'
            '"1","Talks end","Negotiators left."\n'
            '"2","Win","The team won."\n'
@@ -96,14 +97,14 @@ def test_text_columns_joined_and_escapes_undone(tmp_path):
     f = _write(tmp_path / "ag.csv", AG_NEWS)
     texts, y = read_csv(f, text_column=[1, 2], class_names=["1", "2", "3", "4"])
     assert texts[2] == "Talks end Negotiators left." and y.tolist() == [2, 3, 0, 1, 2]
-    assert datasets.unescape_ag_news(texts[0]) == (
-        "Fears for pension Unions say they are 'disappointed'.")
+    assert datasets.unescape_ag_news(texts[0]) == "Fears for pension It's over for J&J."
     assert datasets.unescape_ag_news(texts[1]) == (
-        "Race is On A second team of rocketeers, the  $10 million prize")
-    assert datasets.unescape_ag_news("x #151; y \\\\z") == "x \u2014 y  z"
+        "Race is On A second team of rocketeers, the $10 million prize")
+    assert datasets.unescape_ag_news(
+        'x #151; y\\\\z  quot;q quot; &lt;B&gt;') == 'x\u2014 y z "q" <B>'
     data = load_csv(f, text_column=[1, 2], text_transform=datasets.unescape_ag_news,
                     split_punctuation=False, max_tokens=None)
-    assert {"negotiators", "'disappointed'.", "second", "$10"} <= set(data.vocab)
+    assert {"negotiators", "it's", "j&j.", "second", "$10"} <= set(data.vocab)
     assert not any("#39" in w or "\\" in w for w in data.vocab)
     with pytest.raises(ValueError, match=r"text_column must not repeat a column, got \[1, 1\]"):
         read_csv(f, text_column=[1, 1])
@@ -119,7 +120,7 @@ def test_ag_news_as_distributed(data_root):
                     sequence_length=8, batch_size=512)
     assert data.num_classes == 4 and data.class_names == ["1", "2", "3", "4"]
     assert data.num_examples == {"train": 7600}
-    assert not any("#39" in w or "\\" in w for w in data.vocab)
+    assert not any("#39" in w or "\\" in w or w == "quot" for w in data.vocab)
     # The description is read: a word only AG News's descriptions have.
     assert "rocketeers" in data.vocab
 
