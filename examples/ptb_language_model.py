@@ -576,8 +576,11 @@ def train(args):
     if not args.no_backup:
         callbacks.append(epoch_backup(out / "backup"))
     callbacks += kill_after_epoch_for_tests(keras.callbacks.Callback)
+    # shuffle=False: the batches are consecutive text (stateless BPTT windows
+    # in order); fit's default shuffle=True would only warn that it ignores a
+    # tf.data.Dataset, on every call.
     model.fit(train_ds, validation_data=valid_ds, epochs=epochs,
-              callbacks=callbacks, verbose=args.verbose)
+              callbacks=callbacks, verbose=args.verbose, shuffle=False)
     # SNTASGD writes its averages into the model at the end of `fit`.
     for layer in model.layers:
         if getattr(layer, "stateful", False):

@@ -1,4 +1,4 @@
-"""Train a sparse LSTM sentiment classifier (IMDB or SST-2) from scratch.
+"""Train a sparse LSTM text classifier from scratch, on any corpus the loaders read.
 
 The embedding, the LSTM (optionally bidirectional) and the output layer are
 sparse layers, as in SET-LSTM (Liu et al. 2019, "Intrinsically sparse LSTM
@@ -9,6 +9,21 @@ networks"): `--method` picks how their connectivity evolves (`dense`,
 
     python examples/text_classification.py --dataset imdb --method set \
         --sparsity 0.9 --epochs 3 --out-dir runs/imdb_set
+    python examples/text_classification.py --dataset mr --folds 10 --fold 0
+    python examples/text_classification.py --dataset csv --train-file my.csv \
+        --header --label-column label --text-column title,body --test-fraction 0.1
+
+`--dataset`: `imdb`, `sst2`, `sst5`, `trec` (6 classes), `trec_fine` (the 50
+fine classes of the raw files, labels such as `DESC:manner`), `mr`, `subj`,
+`cr`, `mpqa` (their label-only lines skipped), `ag_news` (the official
+`test.csv`, title and description, escapes undone), or your own files:
+`csv` (CSV / TSV, `--label-column`, `--text-column`, `--header`) and `lines`
+(`<label> <text>` lines), with `--train-file`, `--test-file`,
+`--valid-file`. Labels may be integers or strings; the classes are the
+labels present. A corpus without a test file is tested on fold `--fold` of a
+seeded, stratified `--folds`-fold cross-validation (default 10 and 0), or on
+a `--test-fraction` hold-out; one without a validation file holds out
+`--valid-fraction` (seeded) of its training examples.
 
 IMDB: 25,000 training reviews, 20% of them (seeded) held out for
 validation, 25,000 test reviews; `--max-train-examples N` trains on a fixed
@@ -19,8 +34,8 @@ and the vocabulary is built from the examples trained on. SST-2: Kim (2014)'s
 Writes to `--out-dir`: `history.json` (per-epoch `history`, `test_accuracy`,
 `valid_accuracy`, `wall_seconds`, `active_params`, FLOPs per token, ...),
 `summary.txt` / `summary.json` (the sparsity report) and `model.keras`.
-Data: `--data-dir`, else `$KERAS_SPARSE_RNN_DATA/<dataset>`, else the Keras
-cache. Bad flags or data: a message and exit code 2.
+Data: `--data-dir`, else `$KERAS_SPARSE_RNN_DATA/<folder>` (`trec/` for
+`trec_fine`), else the Keras cache. Bad flags or data: a message and exit code 2.
 """
 
 import argparse
@@ -35,11 +50,40 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import ptb_language_model as ptb_lm  # noqa: E402  (imports no TensorFlow at the top)
 
 METHODS = ("dense", "static", "set", "rigl", "snfs", "gradual")
+# Every corpus the loaders read: its folder under --data-dir or
+# $KERAS_SPARSE_RNN_DATA, its files ("train" only: no split, then --folds /
+# --fold or --test-fraction make the test split), how they are read, the
+# sequence length and whether punctuation is split off words (SST-2 keeps its
+# tokens, as the published runs did; the others split, as load_labeled_lines
+# does by default, so that raw text maps to the tokens trained on).
 DATASETS = {
-    # sequence length, splitting punctuation off words (SST is tokenized)
     "imdb": dict(sequence_length=200, split_punctuation=True),
     "sst2": dict(sequence_length=64, split_punctuation=False),
+    "sst5": dict(sequence_length=64, split_punctuation=False),
+    "trec": dict(folder="trec", format="lines", train="TREC.train.all",
+                 test="TREC.test.all", read=dict(encoding="latin-1")),
+    # TREC's 50 fine classes, from the raw files (labels such as DESC:manner).
+    "trec_fine": dict(folder="trec", format="lines", train="raw/TREC.train",
+                      test="raw/TREC.test", read=dict(encoding="latin-1")),
+    "mr": dict(folder="mr", format="lines", train="rt-polarity.all",
+               read=dict(encoding="latin-1")),
+    "subj": dict(folder="subj", format="lines", train="subj.all",
+                 read=dict(errors="replace")),
+    "cr": dict(folder="cr", format="lines", train="custrev.all",
+               read=dict(label_only_lines="skip")),
+    "mpqa": dict(folder="mpqa", format="lines", train="mpqa.all",
+                 read=dict(label_only_lines="skip")),
+    # The official test.csv only (labels 1-4; title and description joined).
+    "ag_news": dict(folder="ag_news", format="csv", train="test.csv",
+                    read=dict(text_column=[1, 2]), clean_ag_news=True,
+                    sequence_length=100),
+    # One's own files: --train-file [--test-file] [--valid-file].
+    "csv": dict(format="csv"),
+    "lines": dict(format="lines"),
 }
+for _options in DATASETS.values():
+    _options.setdefault("sequence_length", 64)
+    _options.setdefault("split_punctuation", True)
 
 
 UsageError = ptb_lm.UsageError  # a user error: printed without a traceback, exit 2
@@ -49,7 +93,37 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--dataset", choices=sorted(DATASETS), default="imdb")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default="imdb",
+                   help="a corpus, or 'csv' / 'lines' for your own files "
+                        "(--train-file ...)")
+    p.add_argument("--train-file", default=None,
+                   help="--dataset csv|lines: the training (or only) file")
+    p.add_argument("--test-file", default=None,
+                   help="--dataset csv|lines: the test file (else --folds / "
+                        "--test-fraction)")
+    p.add_argument("--valid-file", default=None,
+                   help="--dataset csv|lines: the validation file (else "
+                        "--valid-fraction)")
+    p.add_argument("--label-column", default="0",
+                   help="--dataset csv: column of the label (index or name)")
+    p.add_argument("--text-column", default="1",
+                   help="--dataset csv: column(s) of the text, comma-separated "
+                        "(joined with a space), indices or names")
+    p.add_argument("--header", action="store_true",
+                   help="--dataset csv: the first row names the columns")
+    p.add_argument("--encoding", default=None,
+                   help="how the files are decoded (default: the corpus's)")
+    p.add_argument("--label-only-lines", choices=("error", "skip"), default=None,
+                   help="--dataset lines: lines with a label and no text "
+                        "(default: skip for CR and MPQA, else error)")
+    p.add_argument("--folds", type=int, default=10,
+                   help="a corpus without a test file: k of the seeded, "
+                        "stratified k-fold cross-validation")
+    p.add_argument("--fold", type=int, default=0,
+                   help="which of the --folds folds is the test split")
+    p.add_argument("--test-fraction", type=float, default=None,
+                   help="a corpus without a test file: hold out this fraction "
+                        "(seeded, stratified) instead of a fold")
     p.add_argument("--method", choices=METHODS, default="set")
     p.add_argument("--sparsity", type=float, default=0.9,
                    help="global fraction of zeros of the sparse matrices, in [0, 1)")
@@ -67,7 +141,7 @@ def parse_args(argv=None):
     p.add_argument("--max-tokens", type=int, default=20000,
                    help="vocabulary size, padding and OOV included")
     p.add_argument("--sequence-length", type=int, default=None,
-                   help="default: 200 for IMDB, 64 for SST-2")
+                   help="default: 200 for IMDB, 100 for AG News, else 64")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's")
     p.add_argument("--epochs", type=int, default=3)
@@ -82,9 +156,10 @@ def parse_args(argv=None):
     p.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto",
                    help="XLA for the train step ('auto' is False on a CPU)")
     p.add_argument("--valid-fraction", type=float, default=0.2,
-                   help="IMDB: the fraction of the training reviews held out "
-                        "(seeded) for validation; 0 trains on all 25,000 and "
-                        "validates on none (SST-2 has its own dev split)")
+                   help="the fraction of the training examples held out "
+                        "(seeded) for validation when the corpus has no "
+                        "validation file (SST has its dev split); 0 "
+                        "validates on none")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None,
                    help="TensorFlow's intra- and inter-op threads (default: all cores)")
@@ -119,9 +194,38 @@ def parse_args(argv=None):
         raise UsageError(f"--time-budget must be > 0 minutes, got {args.time_budget}")
     if args.data_dir is not None and not os.path.isdir(args.data_dir):
         raise UsageError(f"--data-dir {args.data_dir!r} is not a folder")
+    _check_corpus_flags(args)
     if args.sequence_length is None:
         args.sequence_length = DATASETS[args.dataset]["sequence_length"]
     return args
+
+
+def _check_corpus_flags(args):
+    own = args.dataset in ("csv", "lines")
+    if own and args.train_file is None:
+        raise UsageError(f"--dataset {args.dataset} needs --train-file")
+    for flag in ("train_file", "test_file", "valid_file"):
+        path = getattr(args, flag)
+        if path is not None and not own:
+            raise UsageError(f"--{flag.replace('_', '-')} is for --dataset csv or "
+                             f"lines, got --dataset {args.dataset}")
+        if path is not None and not os.path.isfile(path):
+            raise UsageError(f"--{flag.replace('_', '-')} {path!r} is not a file")
+    if args.folds < 2:
+        raise UsageError(f"--folds must be >= 2, got {args.folds}")
+    if not 0 <= args.fold < args.folds:
+        raise UsageError(f"--fold must be in [0, {args.folds - 1}] (--folds "
+                         f"{args.folds}), got {args.fold}")
+    if args.test_fraction is not None and not 0.0 < args.test_fraction < 1.0:
+        raise UsageError(f"--test-fraction must be in (0, 1), got {args.test_fraction}")
+    args.text_column = [_column(c) for c in args.text_column.split(",")]
+    args.label_column = _column(args.label_column)
+
+
+def _column(text):
+    """A column index ("2") or name ("title")."""
+    text = text.strip()
+    return int(text) if text.isdigit() else text
 
 
 @dataclasses.dataclass
@@ -132,6 +236,7 @@ class Data:
     vocab: list
     num_classes: int
     num_examples: dict
+    class_names: list
 
 
 def _take(texts, labels, n, seed):
@@ -144,23 +249,74 @@ def _take(texts, labels, n, seed):
     return [texts[i] for i in order], np.asarray(labels)[order]
 
 
+def _read_corpus_files(args, corpus):
+    """`({split: (texts, labels)}, class_names)` of a corpus read from files."""
+    from keras_sparse_rnn import datasets
+    from keras_sparse_rnn.datasets import csv_reader, labels, readers
+
+    if "folder" in corpus:
+        names = [corpus[k] for k in ("train", "test") if k in corpus]
+        found = datasets.resolve_files(corpus["folder"], names, args.data_dir)
+        files = {k: found[corpus[k]] for k in ("train", "test") if k in corpus}
+    else:
+        files = {k: getattr(args, f"{k}_file") for k in ("train", "valid", "test")
+                 if getattr(args, f"{k}_file") is not None}
+    options = dict(corpus.get("read", {}))
+    if args.encoding is not None:
+        options["encoding"] = args.encoding
+    if corpus["format"] == "csv":
+        options.setdefault("label_column", args.label_column)
+        options.setdefault("text_column", args.text_column)
+        options.setdefault("header", args.header)
+        read = csv_reader.read_csv_texts
+    else:
+        if args.label_only_lines is not None:
+            options["label_only_lines"] = args.label_only_lines
+        read = readers.read_labeled_texts
+    clean = csv_reader.unescape_ag_news if corpus.get("clean_ag_news") else None
+    parts = {k: read(f, **options).transformed(clean) for k, f in files.items()}
+    for k, part in parts.items():
+        if part.skipped:
+            print(f"{files[k]}: skipped {part.skipped} label-only lines")
+    ids, class_names = labels.class_ids(parts)
+    splits = {k: (part.texts, ids[k]) for k, part in parts.items()}
+    if "test" not in splits:  # one file: a fold or a hold-out is the test split
+        texts, y = splits["train"]
+        if args.test_fraction is not None:
+            splits["train"], splits["test"] = datasets.train_test_split(
+                texts, y, test_fraction=args.test_fraction, seed=args.seed)
+        else:
+            if args.folds > len(texts):
+                raise UsageError(f"--folds must be at most the number of examples "
+                                 f"({len(texts)}), got {args.folds}")
+            splits["train"], splits["test"] = datasets.k_fold(
+                texts, y, k=args.folds, seed=args.seed)[args.fold]
+    return splits, class_names
+
+
 def load_data(args):
     """Splits as `tf.data` of `(ids, label)`; the vocabulary from the slice."""
     from keras_sparse_rnn import datasets
+    from keras_sparse_rnn.datasets import labels
 
+    corpus = DATASETS[args.dataset]
     try:
         if args.dataset == "imdb":
-            splits = datasets.read_imdb(args.data_dir)
-            # Hold out a fraction of the training reviews (seeded) for validation.
-            texts, labels = _take(*splits["train"], None, args.seed)
-            n_valid = int(len(texts) * args.valid_fraction)
-            splits = {"train": (texts[n_valid:], labels[n_valid:]),
-                      "valid": (texts[:n_valid], labels[:n_valid]),
-                      "test": splits["test"]}
+            splits, class_names = datasets.read_imdb(args.data_dir), ["neg", "pos"]
+        elif args.dataset in ("sst2", "sst5"):
+            fine = args.dataset == "sst5"
+            splits = datasets.read_sst(args.data_dir, fine_grained=fine)
+            class_names = [str(i) for i in range(5 if fine else 2)]
         else:
-            splits = datasets.read_sst(args.data_dir)
+            splits, class_names = _read_corpus_files(args, corpus)
     except (FileNotFoundError, ValueError) as e:  # missing or malformed files
         raise UsageError(str(e)) from None
+    if "valid" not in splits:
+        # Hold out a fraction of the training examples (seeded) for validation.
+        texts, y = _take(*splits["train"], None, args.seed)
+        n_valid = int(len(texts) * args.valid_fraction)
+        splits = {"train": (texts[n_valid:], y[n_valid:]),
+                  "valid": (texts[:n_valid], y[:n_valid]), "test": splits["test"]}
     if not splits["valid"][0]:
         del splits["valid"]  # --valid-fraction 0
     for name, (texts, _) in splits.items():
@@ -170,17 +326,18 @@ def load_data(args):
               "test": args.max_eval_examples}
     splits = {k: _take(*s, limits[k], args.seed + i)
               for i, (k, s) in enumerate(splits.items())}
+    labels.warn_empty_classes(splits["train"][1], class_names)
     options = dict(lowercase=True, strip_html=True,
-                   split_punctuation=DATASETS[args.dataset]["split_punctuation"])
+                   split_punctuation=corpus["split_punctuation"])
     vocab = datasets.build_vocabulary(splits["train"][0], args.max_tokens, **options)
     vectorizer = datasets.TextVectorizer(vocab, args.sequence_length, padding="post",
                                          truncating="post", **options)
     ds = {k: datasets.make_dataset(*s, vectorizer, args.batch_size,
                                    shuffle=k == "train", seed=args.seed,
-                                   num_classes=2)
+                                   num_classes=len(class_names))
           for k, s in splits.items()}
-    return Data(ds["train"], ds.get("valid"), ds["test"], vocab, 2,
-                {k: len(s[0]) for k, s in splits.items()})
+    return Data(ds["train"], ds.get("valid"), ds["test"], vocab, len(class_names),
+                {k: len(s[0]) for k, s in splits.items()}, class_names)
 
 
 def build_model(args, vocab_size, num_classes):
@@ -257,8 +414,10 @@ def train(args):
     grow_data = next(iter(data.train))
     callbacks = make_callbacks(args, steps_per_epoch, grow_data)
     start = time.monotonic()
+    # shuffle=False: the dataset shuffles itself (seeded, in tf.data); fit's
+    # default shuffle=True would only warn that it ignores a tf.data.Dataset.
     history = model.fit(data.train, validation_data=data.valid, epochs=args.epochs,
-                        callbacks=callbacks, verbose=args.verbose)
+                        callbacks=callbacks, verbose=args.verbose, shuffle=False)
     wall = time.monotonic() - start
     valid = (model.evaluate(data.valid, verbose=0, return_dict=True)
              if data.valid is not None else {"accuracy": None, "loss": None})
@@ -298,6 +457,7 @@ def main(argv=None):
         "args": vars(args),
         **result,
         "num_examples": data.num_examples,
+        "class_names": data.class_names,
         "vocab_size": len(data.vocab),
         "active_params": summary.total_params,
         "dense_params": summary.dense_params,

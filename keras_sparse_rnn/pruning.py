@@ -169,7 +169,7 @@ class GradualPruning(keras.callbacks.Callback):
             in tfmot).
         frequency: int >= 1, prune every `frequency` steps. Defaults to `100`.
         power: number > 0, the exponent of the decay. Defaults to `3`.
-        verbose: 0 or 1; 1 prints a line per pruning step.
+        verbose: 0 (or False) silent; 1, 2 or True print a line per pruning step.
 
     Example:
 

@@ -146,9 +146,11 @@ def check_bool(value, name):
 
 
 def check_verbose(value, name="verbose"):
-    """A callback's verbosity: the int 0 or 1 (not a bool)."""
-    if isinstance(value, bool) or value not in (0, 1):
-        raise ValueError(f"{name} must be 0 or 1, got {value!r}")
+    """A callback's verbosity as Keras takes it: a bool or an int >= 0 (0 or
+    False: silent; 1, 2 or True: print), returned as an int."""
+    if (not isinstance(value, numbers.Integral)) or value < 0:
+        raise ValueError(f"{name} must be a bool or an int >= 0 (0: silent), got "
+                         f"{value!r}")
     return int(value)
 
 

@@ -72,10 +72,10 @@ def test_is_pruning_step_and_kept_count():
      "frequency must be a positive int, got 0"),
     (dict(final_sparsity=0.5, end_step=10, power=0),
      "power must be a number > 0, got 0"),
-    (dict(final_sparsity=0.5, end_step=10, verbose=2),
-     "verbose must be 0 or 1, got 2"),
-    (dict(final_sparsity=0.5, end_step=10, verbose=True),
-     "verbose must be 0 or 1, got True"),
+    (dict(final_sparsity=0.5, end_step=10, verbose=-1),
+     "verbose must be a bool or an int >= 0 (0: silent), got -1"),
+    (dict(final_sparsity=0.5, end_step=10, verbose=0.5),
+     "verbose must be a bool or an int >= 0 (0: silent), got 0.5"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=None) as info:

@@ -9,6 +9,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -18,9 +19,20 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHORTER = [
     ("model.fit(train_ds, epochs=13, validation_data=valid_ds,",
      "model.fit(train_ds.take(2), epochs=1, validation_data=valid_ds.take(2),"),
-    ("model.fit(train_ds, epochs=13, callbacks=[rigl])",
-     "model.fit(train_ds.take(4), epochs=2, callbacks=[rigl])"),
+    ("model.fit(train_ds, epochs=13, callbacks=[rigl], shuffle=False)",
+     "model.fit(train_ds.take(4), epochs=2, callbacks=[rigl], shuffle=False)"),
 ]
+
+
+def test_quick_start_says_how_plain_python_finds_the_data():
+    """Issue 21: the quick start named neither `make install-test` nor the
+    variable that plain Python (not make) needs to find the shared data."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index("## Quick start")
+    quick = text[start:text.index("\n## ", start + 1)]
+    assert "make install-test" in quick
+    assert "export KERAS_SPARSE_RNN_DATA=" in quick
+    assert "plain Python" in quick
 
 
 def python_blocks(text):
@@ -45,14 +57,24 @@ def test_readme_code_blocks_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     namespace = {}
     try:
-        for i, block in enumerate(blocks):
-            exec(compile(block, f"README.md python block {i + 1}", "exec"), namespace)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for i, block in enumerate(blocks):
+                exec(compile(block, f"README.md python block {i + 1}", "exec"),
+                     namespace)
     finally:
         keras.config.set_dtype_policy("float32")
+    # Issue 21: fit's default shuffle=True warned that it ignores a tf.data.Dataset.
+    assert not [w for w in caught if "`shuffle=True` was passed" in str(w.message)]
     printed = capsys.readouterr().out
     assert "[4, 8, 12]" in printed  # the custom loop's updates, as shown
     assert "computes in mixed_bfloat16" in printed
     assert "{'train': 9595, 'test': 1067}" in printed  # the MR folds, as shown
+    # Issue 21: the corpora as distributed (CR, AG News, TREC's raw files).
+    for shown in ("{'train': 4}", "['1', '2', '3', '4']",
+                  "['ABBR', 'DESC', 'ENTY', 'HUM', 'LOC', 'NUM']",
+                  "['what', 'is', 'the', 'capital', 'of', 'france', '?']"):
+        assert shown in printed
     assert (tmp_path / "lm.keras").is_file() and (tmp_path / "lm.tflite").is_file()
 
     command = re.search(r"^python -m keras_sparse_rnn\.export ([^\[\n]+)", text, re.M)

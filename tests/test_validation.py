@@ -37,8 +37,8 @@ from keras_sparse_rnn import validation as v
     (lambda: v.check_seed(1.0), r"^mask_seed must be None or a non-negative int, got 1.0$"),
     (lambda: v.check_block((1, 0)), r"^block must be None or a pair of positive ints"),
     (lambda: v.check_bool(1, "shuffle"), r"^shuffle must be True or False, got 1 of type int$"),
-    (lambda: v.check_verbose(True), r"^verbose must be 0 or 1, got True$"),
-    (lambda: v.check_verbose(2), r"^verbose must be 0 or 1, got 2$"),
+    (lambda: v.check_verbose(-1), r"^verbose must be a bool or an int >= 0 \(0: silent\), got -1$"),
+    (lambda: v.check_verbose("yes"), r"^verbose must be a bool or an int >= 0 \(0: silent\), got 'yes'$"),
     (lambda: v.check_choice("mid", "padding", ("post", "pre")),
      r"^padding must be one of 'post', 'pre', got 'mid'$"),
     (lambda: v.check_str("", "name"), r"^name must be a non-empty str, got ''$"),
@@ -59,6 +59,8 @@ def test_valid_values_come_back_as_the_named_type():
     assert v.check_seed(None) is None and v.check_seed(np.int32(7)) == 7
     assert v.check_block([1, 4]) == (1, 4)
     assert v.check_verbose(1) == 1
+    # As Keras's callbacks take it (issue 21): a bool or any level.
+    assert v.check_verbose(True) == 1 and v.check_verbose(2) == 2 and v.check_verbose(False) == 0
     assert v.check_path(pathlib.Path("~/x"), "p") == str(pathlib.Path("~/x").expanduser())
 
 
@@ -70,3 +72,13 @@ def test_existing_file(tmp_path):
         v.check_existing_file(tmp_path / "b.txt", "filename")
     with pytest.raises(FileNotFoundError, match="filename must be a file, got the folder"):
         v.check_existing_file(tmp_path, "filename")
+
+
+def test_callbacks_take_verbose_as_keras_does():
+    """Issue 21: `DynamicSparsity(verbose=True)` and `verbose=2` were refused
+    where Keras's callbacks take both."""
+    import keras_sparse_rnn as ksr
+
+    assert ksr.DynamicSparsity(0.3, verbose=True).verbose == 1
+    assert ksr.DynamicSparsity(0.3, verbose=2).verbose == 2
+    assert ksr.GradualPruning(0.5, end_step=10, verbose=True).verbose == 1

@@ -20,12 +20,17 @@ Text classification (`tf.data` of `(token_ids, label)`):
   without a split
 * readers `read_imdb`, `read_sst`, `read_csv`, `read_labeled_lines`,
   `read_jsonl_xz`; processing `standardize`, `build_vocabulary`,
-  `TextVectorizer`, `make_dataset`.
+  `TextVectorizer`, `make_dataset`; `unescape_ag_news` (a `text_transform`
+  for the AG News files).
 
 Modules: `sources` (finding, downloading and checking the files), `readers`
-(file formats), `text` (standardization, tokenization, vocabulary, ids),
-`pipeline` (`make_dataset`), `options` (the loaders' shared options, checked
-once), `text_classification` (the loaders), `splits`, `language_model`, `ptb`.
+and `csv_reader` (file formats), `labels` (class ids from the labels of the
+files: the one meaning of `class_names`), `text` (standardization,
+tokenization, vocabulary, ids), `pipeline` (`make_dataset`), `options` (the
+loaders' shared options, checked once), `classification_data`
+(`TextClassificationData`), `text_classification` (IMDB and SST loaders) and
+`labeled_files` (`load_csv`, `load_labeled_lines`), `splits`,
+`language_model`, `ptb`.
 """
 
 from keras_sparse_rnn.datasets import language_model
@@ -37,7 +42,8 @@ from keras_sparse_rnn.datasets.language_model import batchify
 from keras_sparse_rnn.datasets.language_model import load_corpus
 from keras_sparse_rnn.datasets.language_model import num_batches
 from keras_sparse_rnn.datasets.pipeline import make_dataset
-from keras_sparse_rnn.datasets.readers import read_csv
+from keras_sparse_rnn.datasets.csv_reader import read_csv
+from keras_sparse_rnn.datasets.csv_reader import unescape_ag_news
 from keras_sparse_rnn.datasets.readers import read_imdb
 from keras_sparse_rnn.datasets.readers import read_jsonl_xz
 from keras_sparse_rnn.datasets.readers import read_labeled_lines
@@ -84,4 +90,5 @@ __all__ = [
     "standardize",
     "text_classification",
     "train_test_split",
+    "unescape_ag_news",
 ]

@@ -8,7 +8,10 @@ array (or a dict of them, one per split). A malformed file fails with a
   line; `read_imdb` finds IMDB's `train.jsonl.xz` and `test.jsonl.xz`.
 * `read_labeled_lines`: `<label> <text>` lines (SST `stsa.*`, TREC, MR, ...);
   `read_sst` finds SST's `stsa.binary.*` or `stsa.fine.*` files.
-* `read_csv`: CSV or TSV files, label and text columns by index or name.
+* `read_labeled_texts`: the same lines with their labels as strings (a
+  `labels.LabeledTexts`), as the loaders read them.
+
+`read_csv` (CSV and TSV files) is in `csv_reader.py`.
 
 Every reader takes `encoding` and `errors` as `bytes.decode` does
 (`check_decoding` checks them).
@@ -22,6 +25,7 @@ import lzma
 
 import numpy as np
 
+from keras_sparse_rnn.datasets import labels as labels_module
 from keras_sparse_rnn.datasets import sources
 from keras_sparse_rnn import validation as v
 
@@ -114,7 +118,7 @@ def read_jsonl_xz(filename, num_classes=None, text_key="text", label_key="label"
                         f"string, got {text!r}"
                     )
                 texts.append(text)
-                labels.append(_check_label(label, num_classes, filename, lineno))
+                labels.append(check_label(label, num_classes, filename, lineno))
     except (lzma.LZMAError, EOFError, UnicodeDecodeError) as e:
         raise ValueError(
             f"{filename} is not a valid {encoding} .xz file: {type(e).__name__}: {e}"
@@ -123,7 +127,9 @@ def read_jsonl_xz(filename, num_classes=None, text_key="text", label_key="label"
     return texts, np.asarray(labels, dtype=np.int32)
 
 
-def _check_label(label, num_classes, filename, lineno):
+def check_label(label, num_classes, filename, lineno):
+    """An integer label (int or str) in `[0, num_classes)` (`>= 0` without
+    `num_classes`), or a `ValueError` naming the file and the line."""
     if isinstance(label, str):
         try:
             label = int(label.strip())
@@ -138,9 +144,10 @@ def _check_label(label, num_classes, filename, lineno):
             f"{label!r}"
         )
     if label < 0 or (num_classes is not None and label >= num_classes):
-        allowed = f"[0, {num_classes})" if num_classes else ">= 0"
+        allowed = (f"in [0, {num_classes})" if num_classes
+                   else "a non-negative integer")
         raise ValueError(
-            f"{filename}, line {lineno}: the label must be in {allowed}, got "
+            f"{filename}, line {lineno}: the label must be {allowed}, got "
             f"{label}"
         )
     return label
@@ -162,7 +169,7 @@ def check_decoding(encoding, errors):
                          "'strict', 'replace' or 'ignore'") from None
 
 
-def _read_text(filename, encoding, errors):
+def read_text(filename, encoding, errors):
     """Decode a whole file; a decoding error names the file and the line."""
     with open(filename, "rb") as f:
         data = f.read()
@@ -178,17 +185,26 @@ def _read_text(filename, encoding, errors):
         ) from None
 
 
-def read_labeled_lines(filename, num_classes=None, encoding="utf-8", errors="strict"):
+def read_labeled_lines(filename, num_classes=None, encoding="utf-8", errors="strict",
+                       *, class_names=None, label_only_lines="error"):
     """Read a `<label> <text>` file (SST `stsa.*`, TREC, MR, ...).
 
-    Each line is an integer label, one space (or any whitespace) and the
-    text. Line endings `\\r\\n` are accepted.
+    Each line is a label, one space (or any whitespace) and the text. Line
+    endings `\\r\\n` are accepted.
 
     Args:
         filename: path of the file.
-        num_classes: if given, labels must be in `[0, num_classes)`.
+        num_classes: if given, integer labels must be in `[0, num_classes)`.
         encoding: text encoding (`"latin-1"` for TREC and MR).
         errors: how decoding errors are handled (`"strict"`, `"replace"`).
+        class_names: optional list of the label strings in class order; a
+            label's id is then its index (TREC's raw files: `["DESC:def",
+            ...]`; see `labels.class_ids`). Without it labels must be
+            non-negative integers (`load_labeled_lines` also infers the
+            classes of string labels).
+        label_only_lines: `"error"` (the default) refuses a line with a label
+            and no text; `"skip"` leaves it out (CR's `custrev.all` and MPQA's
+            `mpqa.all` have such lines; `read_labeled_texts` counts them).
 
     Returns:
         `(texts, labels)`: a list of str and a 1-D `np.int32` array.
@@ -202,24 +218,54 @@ def read_labeled_lines(filename, num_classes=None, encoding="utf-8", errors="str
 
     >>> texts, labels = read_labeled_lines("sst/stsa.binary.dev", 2)  # doctest: +SKIP
     """
-    filename = v.check_existing_file(filename, "filename")
     num_classes = v.check_int(num_classes, "num_classes", minimum=1, allow_none=True)
+    part = read_labeled_texts(filename, encoding, errors, label_only_lines)
+    if class_names is not None:
+        if num_classes is not None:
+            raise ValueError(f"give num_classes or class_names, not both: got "
+                             f"num_classes={num_classes} and class_names={class_names!r}")
+        ids, _ = labels_module.class_ids({"file": part}, class_names)
+        return part.texts, ids["file"]
+    ids = [check_label(label, num_classes, part.filename, line)
+           for label, line in zip(part.labels, part.lines)]
+    return part.texts, np.asarray(ids, dtype=np.int32)
+
+
+def read_labeled_texts(filename, encoding="utf-8", errors="strict",
+                       label_only_lines="error"):
+    """The lines of a `<label> <text>` file with their labels as strings.
+
+    Args:
+        filename, encoding, errors, label_only_lines: as `read_labeled_lines`.
+
+    Returns:
+        A `labels.LabeledTexts` (`skipped` counts the label-only lines left
+        out).
+    """
+    filename = v.check_existing_file(filename, "filename")
     check_decoding(encoding, errors)
-    lines = _read_text(filename, encoding, errors).split("\n")
+    v.check_choice(label_only_lines, "label_only_lines", ("error", "skip"))
+    lines = read_text(filename, encoding, errors).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    texts, labels = [], []
+    texts, labels, numbers, skipped = [], [], [], 0
     for lineno, line in enumerate(lines, 1):
         line = line.rstrip("\r")
         parts = line.split(None, 1)
+        if len(parts) == 1 and label_only_lines == "skip":
+            skipped += 1
+            continue
         if len(parts) != 2:
+            hint = (" (a label without text: pass label_only_lines='skip' to leave "
+                    "such lines out)" if len(parts) == 1 else "")
             raise ValueError(
                 f"{filename}, line {lineno}: expected '<label> <text>', got "
-                f"{line!r}"
+                f"{line!r}{hint}"
             )
-        labels.append(_check_label(parts[0], num_classes, filename, lineno))
+        labels.append(parts[0])
         texts.append(parts[1].strip())
-    return texts, np.asarray(labels, dtype=np.int32)
+        numbers.append(lineno)
+    return labels_module.LabeledTexts(texts, labels, numbers, filename, skipped)
 
 
 _SST_SPLITS = {"train": "train", "valid": "dev", "test": "test"}
@@ -254,153 +300,3 @@ def read_sst(path=None, fine_grained=False, encoding="utf-8", errors="strict"):
     num_classes = 5 if fine_grained else 2
     return {s: read_labeled_lines(files[n], num_classes, encoding, errors)
             for s, n in names.items()}
-
-
-def read_csv(
-    filename,
-    *,
-    label_column=0,
-    text_column=1,
-    header=False,
-    delimiter=None,
-    class_names=None,
-    encoding="utf-8",
-    errors="strict",
-):
-    """Read `(texts, labels)` from a CSV or TSV file.
-
-    Blank lines are skipped. Tab-separated files are read without quote
-    processing (as the GLUE TSVs must be); comma-separated files with the
-    standard `"` quoting.
-
-    Args:
-        filename: path of the file.
-        label_column: column of the label, an int index, or a column name
-            when `header=True`.
-        text_column: column of the text, as `label_column`.
-        header: whether the first row is a header (it is then skipped).
-        delimiter: one character; None means `"\\t"` for `.tsv` files and
-            `","` otherwise.
-        class_names: optional list of the label strings in class order; the
-            label of a row is then its index in this list (e.g.
-            `["1", "2", "3", "4"]` for AG News). Without it labels must be
-            non-negative integers.
-        encoding: text encoding.
-        errors: how decoding errors are handled.
-
-    Returns:
-        `(texts, labels)`: a list of str and a 1-D `np.int32` array.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: bad arguments, a row with too few columns or a bad label;
-            the message names the file and the line.
-
-    Example:
-
-    >>> texts, labels = read_csv("sst2-glue/dev.tsv", header=True)  # doctest: +SKIP
-    """
-    filename = v.check_existing_file(filename, "filename")
-    v.check_bool(header, "header")
-    if delimiter is None:
-        delimiter = "\t" if filename.lower().endswith(".tsv") else ","
-    if not isinstance(delimiter, str) or len(delimiter) != 1:
-        raise ValueError(
-            f"delimiter must be a single character or None, got {delimiter!r}"
-        )
-    for arg, col in (("label_column", label_column), ("text_column", text_column)):
-        if isinstance(col, str):
-            if not header:
-                raise ValueError(
-                    f"{arg} may be a column name only with header=True, got "
-                    f"{arg}={col!r} and header=False"
-                )
-        else:
-            v.check_int(col, arg, minimum=0)
-    if label_column == text_column:
-        raise ValueError(
-            "label_column and text_column must differ, got "
-            f"{label_column!r} for both"
-        )
-    class_index = None
-    if class_names is not None:
-        if isinstance(class_names, str) or not all(
-            isinstance(c, str) for c in class_names
-        ) or len(class_names) < 2 or len(set(class_names)) != len(class_names):
-            raise ValueError(
-                "class_names must be a list of at least 2 distinct str or None, "
-                f"got {class_names!r}"
-            )
-        class_index = {c: i for i, c in enumerate(class_names)}
-    check_decoding(encoding, errors)
-
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    texts, labels = [], []
-    text = _read_text(filename, encoding, errors)
-    with io.StringIO(text, newline="") as f:
-        reader = csv.reader(f, delimiter=delimiter, quoting=quoting, strict=True)
-        # cols is None until the header row has been read.
-        cols = None if header else (label_column, text_column)
-        width = None  # fields per row, from the first data row
-        try:
-            for row in reader:
-                lineno = reader.line_num
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue
-                if cols is None:
-                    cols = _header_columns(
-                        row, label_column, text_column, filename, lineno
-                    )
-                    continue
-                need = max(cols) + 1
-                if len(row) < need:
-                    raise ValueError(
-                        f"{filename}, line {lineno}: expected at least {need} "
-                        f"columns separated by {delimiter!r}, got {len(row)}"
-                    )
-                if width is None:
-                    width = (len(row), lineno)
-                    if delimiter == " " and len(row) > max(cols) + 1:
-                        raise ValueError(
-                            f"{filename}, line {lineno}: {len(row)} fields "
-                            "separated by ' ': the text column would keep one "
-                            "word. For '<label> <text>' lines use "
-                            "read_labeled_lines / load_labeled_lines")
-                elif len(row) != width[0]:
-                    raise ValueError(
-                        f"{filename}, line {lineno}: {len(row)} fields separated "
-                        f"by {delimiter!r}, but line {width[1]} has {width[0]}: "
-                        "a text with unquoted delimiters? Quote the texts, or "
-                        "for '<label> <text>' lines use load_labeled_lines")
-                raw = row[cols[0]].strip()
-                if class_index is not None:
-                    if raw not in class_index:
-                        raise ValueError(
-                            f"{filename}, line {lineno}: label {raw!r} is not one "
-                            f"of class_names {class_names}"
-                        )
-                    labels.append(class_index[raw])
-                else:
-                    labels.append(_check_label(raw, None, filename, lineno))
-                texts.append(row[cols[1]])
-        except csv.Error as e:
-            raise ValueError(
-                f"{filename}, line {reader.line_num}: malformed CSV ({e})"
-            ) from None
-    return texts, np.asarray(labels, dtype=np.int32)
-
-
-def _header_columns(row, label_column, text_column, filename, lineno):
-    """Column indices from the header row (names are matched stripped)."""
-    names = [c.strip() for c in row]
-    cols = []
-    for arg, col in (("label_column", label_column), ("text_column", text_column)):
-        if isinstance(col, str):
-            if col not in names:
-                raise ValueError(
-                    f"{filename}, line {lineno}: {arg}={col!r} is not a column "
-                    f"of the header {names}"
-                )
-            col = names.index(col)
-        cols.append(col)
-    return tuple(cols)

@@ -174,7 +174,8 @@ class DynamicSparsity(keras.callbacks.Callback):
             batch every worker holds in full (per-replica values are
             refused) or gradients reduced across the replicas.
         seed: Non-negative int seeding the random choices. Defaults to `0`.
-        verbose: `0` or `1` (one line per update).
+        verbose: `0` (or False) silent; `1`, `2` or True print one line per
+            update (Keras's callbacks take a bool or a level).
 
     Example:
 

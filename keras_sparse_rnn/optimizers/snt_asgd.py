@@ -423,7 +423,7 @@ class SNTASGDTrigger(keras.callbacks.Callback):
             (and back after), so the validation metrics are those of the
             averaged model, as in AWD-LSTM and Selfish-RNN. Defaults to
             `False`.
-        verbose: 0 or 1; 1 prints a line when it switches.
+        verbose: 0 (or False) silent; 1, 2 or True print a line when it switches.
 
     Example:
 

@@ -47,8 +47,8 @@ def _fit(model, callbacks, epochs=3, **kwargs):
     ({"grow_data": GROW_DATA}, r"grow_data is used only by grow='gradient' or 'momentum'"),
     ({"grow": "gradient", "grow_data": X}, r"grow_data must be an \(x, y\)"),
     ({"seed": -1}, r"seed must be a non-negative int, got -1"),
-    ({"verbose": 2}, r"verbose must be 0 or 1, got 2"),
-    ({"verbose": True}, r"verbose must be 0 or 1, got True"),
+    ({"verbose": -1}, r"verbose must be a bool or an int >= 0 \(0: silent\), got -1"),
+    ({"verbose": "on"}, r"verbose must be a bool or an int >= 0 \(0: silent\), got 'on'"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):

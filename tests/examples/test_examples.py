@@ -11,9 +11,11 @@ import json
 import math
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -65,12 +67,21 @@ def _run(script, *args, env=None, timeout=600):
 # --------------------------------------------------------------------------
 
 
+def _shuffle_warnings(caught):
+    """Keras's warning that `fit(shuffle=True)` ignores a tf.data.Dataset."""
+    return [str(w.message) for w in caught if "`shuffle=True` was passed" in str(w.message)]
+
+
 def test_ptb_static_tiny_end_to_end(ptb_lm, tmp_path, capsys):
     out = tmp_path / "ptb"
-    assert ptb_lm.main(["--size", "tiny", "--method", "static", "--sparsity", "0.8",
-                        "--steps-per-epoch", "5", "--epochs", "2",
-                        "--verbose", "0", "--data-dir", os.path.join(DATA, "ptb"),
-                        "--out-dir", str(out)]) == 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert ptb_lm.main(["--size", "tiny", "--method", "static", "--sparsity", "0.8",
+                            "--steps-per-epoch", "5", "--epochs", "2",
+                            "--verbose", "0", "--data-dir", os.path.join(DATA, "ptb"),
+                            "--out-dir", str(out)]) == 0
+    # Issue 21: fit's default shuffle=True warned on every run.
+    assert _shuffle_warnings(caught) == []
     # What the demo prints: the sparsity report, the perplexities, the export.
     printed = capsys.readouterr().out
     for line in ("parameters:", "validation perplexity", "TFLite export:",
@@ -384,6 +395,58 @@ def test_sst2_bidirectional_gradual_tiny(text_clf, tmp_path):
     for m in summary["matrices"]:
         assert abs(m["density"] - 0.5) < 0.01, m
     assert not (out / "model.keras").exists()
+
+
+def test_cr_as_distributed_tiny(text_clf, tmp_path, capsys):
+    """Issue 21: the script takes every corpus the loaders read; CR has
+    label-only lines (skipped) and no split (fold 0 of 10 is the test)."""
+    out = tmp_path / "cr"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert text_clf.main(["--dataset", "cr", "--method", "static", "--sparsity",
+                              "0.8", "--max-train-examples", "64",
+                              "--max-eval-examples", "32", "--epochs", "1",
+                              "--units", "8", "--embedding-dim", "8", "--batch-size",
+                              "32", "--max-tokens", "300", "--no-save", "--verbose",
+                              "0", "--out-dir", str(out)]) == 0
+    assert _shuffle_warnings(caught) == []
+    assert "custrev.all: skipped 4 label-only lines" in capsys.readouterr().out
+    record = json.loads((out / "history.json").read_text())
+    assert record["num_examples"] == {"train": 64, "valid": 32, "test": 32}
+    assert record["class_names"] == ["0", "1"]
+    assert (record["args"]["folds"], record["args"]["fold"]) == (10, 0)
+
+
+def test_every_corpus_and_own_files_are_datasets(text_clf, tmp_path):
+    """Without training: the corpora the loaders read, and one's own files
+    with string labels and two text columns."""
+    assert {"imdb", "sst2", "sst5", "trec", "trec_fine", "mr", "subj", "cr", "mpqa",
+            "ag_news", "csv", "lines"} <= set(text_clf.DATASETS)
+    own = tmp_path / "own.csv"
+    own.write_text("label,title,body\nsport,Win,The team won\nnews,Vote,"
+                   "They voted\nsport,Loss,They lost\nnews,Tax,Taxes rise\n")
+    args = text_clf.parse_args(["--dataset", "csv", "--train-file", str(own),
+                                "--header", "--label-column", "label", "--text-column",
+                                "title,body", "--test-fraction", "0.5",
+                                "--valid-fraction", "0", "--batch-size", "2"])
+    data = text_clf.load_data(args)
+    assert data.class_names == ["news", "sport"] and data.num_classes == 2
+    assert data.num_examples == {"train": 2, "test": 2}
+    # Both text columns of the training rows (the seeded half: Loss, Tax).
+    assert set(data.vocab) == {"", "[UNK]", "loss", "they", "lost", "tax", "taxes", "rise"}
+    ag = text_clf.load_data(text_clf.parse_args(
+        ["--dataset", "ag_news", "--max-train-examples", "8", "--max-eval-examples",
+         "8", "--data-dir", os.path.join(DATA, "ag_news")]))
+    assert ag.class_names == ["1", "2", "3", "4"]
+    assert ag.num_examples == {"train": 8, "valid": 8, "test": 8}
+    for argv, message in [
+            (["--dataset", "lines"], "--dataset lines needs --train-file"),
+            (["--dataset", "mr", "--train-file", str(own)],
+             "--train-file is for --dataset csv or lines, got --dataset mr"),
+            (["--fold", "10"], "--fold must be in [0, 9] (--folds 10), got 10"),
+            (["--test-fraction", "1"], "--test-fraction must be in (0, 1), got 1.0")]:
+        with pytest.raises(text_clf.UsageError, match=re.escape(message)):
+            text_clf.parse_args(argv)
 
 
 def test_text_classification_data_slice_is_fixed(text_clf):

@@ -334,10 +334,10 @@ def test_bad_validation_values_and_trigger_use():
         opt.record_validation("low")
     with pytest.raises(ValueError, match="swap_average_weights: there are no averaged weights"):
         opt.swap_average_weights()
-    with pytest.raises(ValueError, match="verbose must be 0 or 1, got 3"):
-        SNTASGDTrigger(verbose=3)
-    with pytest.raises(ValueError, match="verbose must be 0 or 1, got True"):
-        SNTASGDTrigger(verbose=True)
+    with pytest.raises(ValueError, match=r"verbose must be a bool or an int >= 0 \(0: silent\), got -1"):
+        SNTASGDTrigger(verbose=-1)
+    with pytest.raises(ValueError, match=r"verbose must be a bool or an int >= 0 \(0: silent\), got 'on'"):
+        SNTASGDTrigger(verbose="on")
     x, y = _data()
     model = _lm()
     model.compile(keras.optimizers.SGD(0.1), _LOSS)
