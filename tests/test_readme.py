@@ -53,6 +53,7 @@ def test_readme_code_blocks_run(tmp_path, monkeypatch, capsys):
     assert "[4, 8, 12]" in printed  # the custom loop's updates, as shown
     assert "computes in mixed_bfloat16" in printed
     assert "{'train': 9595, 'test': 1067}" in printed  # the MR folds, as shown
+    assert "next word: " in printed  # the streaming file, token by token
     assert (tmp_path / "lm.keras").is_file() and (tmp_path / "lm.tflite").is_file()
 
     command = re.search(r"^python -m keras_sparse_rnn\.export ([^\[\n]+)", text, re.M)

@@ -110,6 +110,11 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
             state (`<layer>_state_<i>`), outputs are the model's outputs
             (`output_<i>`, with a time axis of 1 where the model's have one)
             and the new states, under the same names. See `streaming_model`.
+            An input is named as given to `keras.Input(..., name=...)`, an
+            unnamed one `input_<i>` (its position), in streaming and
+            sequence files alike, whether the model was made in memory,
+            loaded or sparsified; the signature, the interpreter's tensor
+            details and the report use the same names.
         verify: `True` runs the file in the LiteRT interpreter on random
             inputs (tokens within the embedding's vocabulary) and compares
             with the Keras model; or the inputs to use (same forms as
