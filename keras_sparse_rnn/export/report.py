@@ -56,6 +56,10 @@ class ExportReport:
             `verify=False`.
         convert_seconds: time spent converting (all attempts).
         notes: what else a user should know about this file.
+        candidates: every file converted on the way, in order, as
+            `choice.Candidate`s: loop forms that failed, then each encoding
+            of the working form with its size, error, delegate and
+            conversion time; the one written has `kept=True`.
         converter_log: what the TFLite converter printed (its C++ logs go
             here, not to the terminal).
     """
@@ -80,6 +84,7 @@ class ExportReport:
     convert_seconds: float
     notes: list = dataclasses.field(default_factory=list)
     converter_log: str = ""
+    candidates: list = dataclasses.field(default_factory=list)
 
     @property
     def size_ratio(self):
@@ -145,5 +150,6 @@ class ExportReport:
             f"  verification: {verified}",
             f"  converted in: {self.convert_seconds:.1f} s",
         ]
+        lines += [f"  candidate:    {c}" for c in self.candidates]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)

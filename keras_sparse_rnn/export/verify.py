@@ -32,6 +32,7 @@ class Verification:
         inputs, outputs: `{name: (shape, dtype)}` of `serving_default`.
         max_abs_error: largest |LiteRT - Keras| (`None`: not verified).
         tolerance: the float32 threshold (`None`: quantized or not verified).
+        scale: `max(1, max |Keras output|)` of the verification outputs.
     """
 
     xnnpack: bool
@@ -40,6 +41,7 @@ class Verification:
     outputs: dict
     max_abs_error: object = None
     tolerance: object = None
+    scale: float = 1.0
 
 
 def _interpreter(path, xnnpack):
@@ -110,7 +112,7 @@ def verify_file(path, unroll, plan, batches, quantization):
             f"the Keras model by up to {error:.3e}, beyond {limit}"
         )
     return dataclasses.replace(checked, max_abs_error=error,
-                               tolerance=tolerance)
+                               tolerance=tolerance, scale=scale)
 
 
 def _max_error(got, ref, name):
