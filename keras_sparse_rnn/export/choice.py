@@ -9,8 +9,8 @@ up to three encodings, verifies each in LiteRT and keeps one:
 - `"dense"`: no sparse encoding.
 
 Smaller is not always as good: a quantized CSR table may be calibrated worse
-than the dense one (measured on TREC: max |LiteRT - Keras| 2.75 against
-0.30), and LiteRT's default XNNPACK delegate cannot prepare some sparse
+than the dense one (reported on a TREC classifier: max |LiteRT - Keras|
+2.75 against 0.30; `tests/export/test_quantization.py` has a small case), and LiteRT's default XNNPACK delegate cannot prepare some sparse
 quantized files. `choose` applies the rule that `export_tflite` documents:
 
 1. Usable: the candidate converted and verified; with `require_xnnpack`,
