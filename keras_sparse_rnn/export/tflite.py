@@ -218,9 +218,9 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
                 "block=(1, 16); other sparse weights are stored as float32 "
                 "and densified)")
         notes += choice_notes
-        dense = [f for f in forms if f.encoding == "dense"]
-        form = dataclasses.replace(
-            forms[kept], dense_size=len(dense[0].content) if dense else None)
+        dense = [c.size_bytes for c in candidates if c.encoding == "dense"]
+        form = dataclasses.replace(forms[kept],
+                                   dense_size=dense[0] if dense else None)
         _write(staged, form.content)
         os.replace(staged, path)
     if not form.check.xnnpack:
@@ -377,12 +377,23 @@ def _other_encodings(form, converter, check, staged, plan, say):
         say(f"converting {plan.form_name(form.unroll)}, {encoding} "
             "encoding ...")
         start = time.perf_counter()
-        with converter.timing():
-            if encoding == "csr_only" or not converter.tables:
-                frozen = form.frozen
-            else:
-                frozen = converter.trace(form.unroll, csr=False)
-            content = converter.convert(frozen, sparse_encoding=False)
+        try:
+            with converter.timing():
+                if encoding == "csr_only" or not converter.tables:
+                    frozen = form.frozen
+                else:
+                    frozen = converter.trace(form.unroll, csr=False)
+                content = converter.convert(frozen, sparse_encoding=False)
+        except Exception as e:  # ConverterError: this candidate fails alone
+            if type(e).__name__ != "ConverterError":
+                raise
+            failed = choice_lib.Candidate(
+                encoding, plan.form_name(form.unroll), None, None, None,
+                time.perf_counter() - start, failure=str(e)[:300])
+            say(f"  {failed}")
+            others.append(_Form(form.unroll, None, b"", frozenset(), 0, None,
+                                encoding, failed))
+            continue
         seconds = time.perf_counter() - start
         try:
             others.append(_checked(form.unroll, encoding, frozen, content,
