@@ -42,7 +42,9 @@ class ExportReport:
         batch_size, sequence_length: the static input shape used
             (`sequence_length` is 1 for a streaming file).
         inputs, outputs: `{name: (shape, dtype)}` of the signature
-            `serving_default`.
+            `serving_default`, in order (the model's inputs, then the
+            states; its outputs, then the states). The file's tensor
+            details (`get_input_details()`) carry the same names.
         state_names: streaming only: the state inputs (and outputs, same
             names) in order.
         max_abs_error: largest |LiteRT - Keras| over the verification

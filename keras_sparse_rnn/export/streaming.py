@@ -94,7 +94,9 @@ class StreamingInfo:
 
     Attributes:
         input_names: names of the step model's data inputs (one time step
-            each, shape `(batch, 1, ...)`), in the order of `model.inputs`.
+            each, shape `(batch, 1, ...)`), in the order of `model.inputs`:
+            the `keras.Input` names, `input_<i>` for unnamed ones (see
+            `input_names`).
         output_names: names of the model's outputs, in order.
         state_names: names of the recurrent states, in order: each is both an
             input (the state before the step) and an output (after it).
