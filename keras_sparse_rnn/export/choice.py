@@ -9,8 +9,9 @@ up to three encodings, verifies each in LiteRT and keeps one:
 - `"dense"`: no sparse encoding.
 
 Smaller is not always as good: a quantized CSR table may be calibrated worse
-than the dense one (reported on a TREC classifier: max |LiteRT - Keras|
-2.75 against 0.30; `tests/export/test_quantization.py` has a small case), and LiteRT's default XNNPACK delegate cannot prepare some sparse
+than the dense one (measured on a sparse GRU classifier of TREC: verified
+max |LiteRT - Keras| 8.1 against 0.18, LiteRT test accuracy 0.218 against
+0.854; `tests/export/test_quantization.py` has a small case), and LiteRT's default XNNPACK delegate cannot prepare some sparse
 quantized files. `choose` applies the rule that `export_tflite` documents:
 
 1. Usable: the candidate converted and verified; with `require_xnnpack`,

@@ -55,6 +55,9 @@ def test_dynamic_int8(lm_block, tmp_path):
     assert report.quantization == "dynamic_int8" and report.unroll is False
     assert report.xnnpack is True and not report.densify
     assert not report.sparse_encoding
+    from ai_edge_litert.interpreter import Interpreter
+
+    Interpreter(model_path=report.path).allocate_tensors()  # the check
     run_tflite(report.path, xnnpack=True, tokens=tokens((1, STEPS)))
     _check_quantized(report, lm_block, 0.05)
     sparse = next(c for c in report.candidates if c.encoding == "sparse")
