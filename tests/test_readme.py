@@ -75,6 +75,7 @@ def test_readme_code_blocks_run(tmp_path, monkeypatch, capsys):
                   "['ABBR', 'DESC', 'ENTY', 'HUM', 'LOC', 'NUM']",
                   "['what', 'is', 'the', 'capital', 'of', 'france', '?']"):
         assert shown in printed
+    assert "next word: " in printed  # the streaming file, token by token
     assert (tmp_path / "lm.keras").is_file() and (tmp_path / "lm.tflite").is_file()
 
     command = re.search(r"^python -m keras_sparse_rnn\.export ([^\[\n]+)", text, re.M)

@@ -2,7 +2,9 @@
 
     python -m keras_sparse_rnn.export MODEL.keras OUT.tflite \\
         --sequence-length 35 [--quantization float16|dynamic_int8|int8 \\
-        --representative-data SAMPLES.npy] [--streaming] [--unroll auto]
+        --representative-data SAMPLES.npy] [--streaming] [--unroll auto] \\
+        [--prefer balanced|size|accuracy] [--allow-builtin-kernels] \\
+        [--verbose]
 
 Prints the export report; exits with status 1 and a one-line error (no
 traceback) if the model cannot be exported.
@@ -43,6 +45,16 @@ def _parse(argv):
                         "recurrent states as inputs and outputs")
     parser.add_argument("--no-verify", action="store_true",
                         help="skip the LiteRT-vs-Keras check")
+    parser.add_argument("--prefer", choices=["balanced", "size", "accuracy"],
+                        default="balanced",
+                        help="which candidate file to keep: the smallest "
+                        "close to the best error (balanced, default), the "
+                        "smallest, or the most accurate")
+    parser.add_argument("--allow-builtin-kernels", action="store_true",
+                        help="also keep a file that LiteRT's default XNNPACK "
+                        "delegate cannot prepare (require_xnnpack=False)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="say what the exporter does as it does it")
     return parser.parse_args(argv)
 
 
@@ -87,6 +99,9 @@ def main(argv=None):
             sparse_encoding=not args.no_sparse_encoding,
             streaming=args.streaming,
             verify=not args.no_verify,
+            prefer=args.prefer,
+            require_xnnpack=not args.allow_builtin_kernels,
+            verbose=args.verbose,
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -14,6 +14,7 @@ import os
 import keras
 import numpy as np
 
+from keras_sparse_rnn.export.choice import PREFERENCES
 from keras_sparse_rnn.export.prepare import all_layers
 from keras_sparse_rnn.export.report import ExportError
 from keras_sparse_rnn.validation import check_bool, check_int
@@ -30,7 +31,8 @@ PREPROCESSING_LAYERS = (
 
 def check_options(quantization, representative_data, unroll, streaming,
                   sparse_encoding, batch_size, sequence_length, verify,
-                  compare_dense):
+                  compare_dense, prefer="balanced", require_xnnpack=True,
+                  verbose=False):
     """Raises ValueError, naming the argument, for an invalid option."""
     if quantization not in QUANTIZATIONS:
         raise ValueError(
@@ -61,6 +63,19 @@ def check_options(quantization, representative_data, unroll, streaming,
     if verify is None:
         raise ValueError("verify must be True, False or input data, got None")
     check_bool(compare_dense, "compare_dense")
+    if not isinstance(prefer, str) or prefer not in PREFERENCES:
+        raise ValueError(
+            f"prefer must be one of {PREFERENCES} (how to choose among the "
+            f"candidate files), got {prefer!r}"
+        )
+    check_bool(require_xnnpack, "require_xnnpack")
+    if isinstance(verbose, bool) or (isinstance(verbose, int)
+                                     and verbose >= 0):
+        return
+    raise ValueError(
+        f"verbose must be True, False or an int >= 0 (as Keras's verbose), "
+        f"got {verbose!r}"
+    )
 
 
 def writable_path(path):
@@ -149,8 +164,8 @@ def _check_layers(model):
 
 
 def _check_masked(layer, spec):
-    weight = keras.ops.convert_to_numpy(spec.weight)
-    mask = keras.ops.convert_to_numpy(spec.mask)
+    weight = spec.weight.numpy()  # np.array(variable) warns (NumPy 2)
+    mask = spec.mask.numpy()
     outside = int(np.count_nonzero(weight[mask == 0]))
     if outside:
         raise ExportError(

@@ -201,37 +201,63 @@ def convert_to_tflite(frozen, quantization, sparse_encoding, representative,
     return shorten_tensor_names(content)
 
 
-def conversion_error(error, model):
-    """The ExportError of a converter failure: which layers and ops; the
-    converter's whole output (MLIR dumps) is kept as `converter_log`."""
-    text = str(error)
+def _error_lines(text):
+    """The converter's lines that report an op's failure (with its location),
+    not the MLIR dumps and notes around them."""
+    return [line for line in text.splitlines()
+            if "error:" in line and "failed while converting" not in line]
+
+
+def _blamed_layers(lines, model):
+    """`[(name, class name)]` of the layers whose name scopes appear in the
+    locations of the failing ops (`functional_1/np_lambda_1/PyFunc`): a
+    layer name exactly, else with TensorFlow's `_<n>` scope suffix."""
+    layers = {layer.name: layer for layer in all_layers(model)}
     found = []
-    for layer in all_layers(model):
-        pattern = r"(^|[/\"])" + re.escape(layer.name) + r"(_\d+)?/"
-        if re.search(pattern, text) and all(
-                layer.name != n for n, _ in found):
-            found.append((layer.name, type(layer).__name__))
+    for line in lines:
+        for scope in re.findall(r'"([^"]*/[^"]*)"', line):
+            if ".py" in scope:  # a Python source location
+                continue
+            for part in scope.split("@")[0].split("/")[:-1]:
+                name = part if part in layers else re.sub(r"_\d+$", "", part)
+                if name in layers and all(name != n for n, _ in found):
+                    found.append((name, type(layers[name]).__name__))
+    return found
+
+
+def conversion_error(error, model):
+    """The ExportError of a converter failure: which layers (those in the
+    location of the failing op, or none when the location names no layer)
+    and which ops; the converter's whole output (MLIR dumps) is kept as
+    `converter_log`."""
+    text = str(error)
+    log = text + "\n" + getattr(error, "converter_log", "")
+    found = _blamed_layers(_error_lines(log), model)
     ops_found = re.findall(r"'tf\.(\w+)' op is neither a custom op", text)
     select = re.search(r"TF Select ops: ([^\n]+)", text)
     op_text = select.group(1) if select else ", ".join(sorted(set(ops_found)))
     if found:
         layers = ", ".join(f"'{n}' ({k})" for n, k in found)
         where = f"layer(s) {layers}"
+        unlocated = ""
     else:
-        where = "a layer of the model"
+        where = "the model"
+        unlocated = (" The cause could not be located: the converter's "
+                     "error names no layer of the model (see "
+                     "converter_log).")
     if op_text:
         explained = ExportError(
             f"Cannot convert {where} to TFLite builtin ops: the TensorFlow "
-            f"op(s) {op_text} have no builtin TFLite kernel. Replace them in "
-            "the layer (or move the layer out of the exported model); Flex "
-            "(SELECT_TF_OPS) ops are not used because the Flex RNN ops do "
-            "not run on LiteRT. Converter message (start): "
-            f"{text[:600]}"
+            f"op(s) {op_text} have no builtin TFLite kernel.{unlocated} "
+            "Replace them in the layer (or move the layer out of the "
+            "exported model); Flex (SELECT_TF_OPS) ops are not used because "
+            "the Flex RNN ops do not run on LiteRT. Converter message "
+            f"(start): {text[:600]}"
         )
     else:
         explained = ExportError(
-            f"The TFLite converter failed on {where}: {text[:1500]}"
+            f"The TFLite converter failed on {where}.{unlocated} "
+            f"Converter message: {text[:1500]}"
         )
-    explained.converter_log = (str(error) + "\n"
-                               + getattr(error, "converter_log", ""))
+    explained.converter_log = log
     return explained

@@ -106,7 +106,7 @@ def csr_tables(model):
     tables = {}
     for layer in _sparse_embeddings(model):
         if getattr(layer, "quantization_mode", None) is None:
-            table = keras.ops.convert_to_numpy(layer.embeddings)
+            table = layer.embeddings.numpy()  # np.array(variable) warns
             csr = csr_table(table)
             if csr is not None:
                 tables[id(layer)] = (layer, csr)

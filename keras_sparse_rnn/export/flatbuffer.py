@@ -3,8 +3,11 @@
 `tflite_ops` lists the ops of a file and counts its sparse-encoded tensors
 (what `ExportReport.ops` and `sparse_tensors` hold); `shorten_tensor_names`
 rewrites a converted file with its fused tensor names cut to 64 characters,
-which in an unrolled RNN can otherwise outweigh the weights. Both work on
-the bytes of the file and need `ai_edge_litert` (and `flatbuffers` to write).
+which in an unrolled RNN can otherwise outweigh the weights, and its
+signature's input and output tensors named as in the signature (the
+converter names them `serving_default_<name>:0` and `PartitionedCall:<i>`).
+Both work on the bytes of the file and need `ai_edge_litert` (and
+`flatbuffers` to write).
 """
 
 import os
@@ -80,15 +83,19 @@ class _AlignedBuffer:
 
 
 def _signature_tensors(flat):
-    """`(subgraph, tensor)` indices of the signatures' inputs and outputs."""
-    keep = set()
+    """`{(subgraph, tensor): signature name}` of the signatures' inputs and
+    outputs."""
+    names = {}
     for i in range(flat.SignatureDefsLength()):
         sig = flat.SignatureDefs(i)
         for j in range(sig.InputsLength()):
-            keep.add((sig.SubgraphIndex(), sig.Inputs(j).TensorIndex()))
+            names[(sig.SubgraphIndex(), sig.Inputs(j).TensorIndex())] = (
+                sig.Inputs(j).Name())
         for j in range(sig.OutputsLength()):
-            keep.add((sig.SubgraphIndex(), sig.Outputs(j).TensorIndex()))
-    return keep
+            names.setdefault(
+                (sig.SubgraphIndex(), sig.Outputs(j).TensorIndex()),
+                sig.Outputs(j).Name())
+    return names
 
 
 def shorten_tensor_names(content, limit=NAME_LIMIT):
@@ -97,14 +104,16 @@ def shorten_tensor_names(content, limit=NAME_LIMIT):
     The converter names a tensor after every TensorFlow op fused into it
     (`a;b;c;...`); in an unrolled RNN those names repeat per time step and
     can outweigh the weights (measured: 1.38 MB of names in a 1.72 MB int8
-    file). The signature's input and output names are kept whole; the
-    runtime does not use tensor names otherwise.
+    file). The signature's input and output tensors are named as in the
+    signature, so that `get_input_details()` and `get_output_details()`
+    give the names `get_signature_runner()` takes; the runtime does not use
+    tensor names otherwise.
     """
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
     flat = schema.Model.GetRootAs(bytearray(content), 0)
-    keep = _signature_tensors(flat)
+    signature = _signature_tensors(flat)
     model = schema.ModelT.InitFromObj(flat)
     if any(b.offset for b in model.buffers or []):
         return content  # buffers stored outside the flatbuffer (> 2 GB)
@@ -112,9 +121,13 @@ def shorten_tensor_names(content, limit=NAME_LIMIT):
     for s, subgraph in enumerate(model.subgraphs or []):
         for t, tensor in enumerate(subgraph.tensors or []):
             name = tensor.name
-            if name and len(name) > limit and (s, t) not in keep:
-                if isinstance(name, str):
-                    name = name.encode()
+            if isinstance(name, str):
+                name = name.encode()
+            if (s, t) in signature:
+                if name != signature[(s, t)]:
+                    tensor.name = signature[(s, t)]
+                    changed = True
+            elif name and len(name) > limit:
                 tensor.name = name.split(b";")[0][:limit]
                 changed = True
     if not changed:

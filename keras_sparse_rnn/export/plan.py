@@ -15,7 +15,7 @@ import keras
 
 from keras_sparse_rnn.export import prepare
 from keras_sparse_rnn.export.report import ExportError
-from keras_sparse_rnn.export.streaming import safe_name, streaming_model
+from keras_sparse_rnn.export.streaming import input_names, streaming_model
 
 DEFAULT_STREAM_STEPS = 8
 
@@ -132,7 +132,7 @@ def _sequence_plan(model, batch_size, sequence_length, unroll, quantization):
         batch_size=shapes[0][0],
         steps=shapes[0][1] if len(shapes[0]) > 1 else None,
         shapes=shapes, data_shapes=shapes,
-        input_names=[safe_name(x.name) for x in model.inputs],
+        input_names=input_names(model.inputs),
         output_names=[f"output_{i}" for i in range(len(
             keras.tree.flatten(model.outputs)))],
         forms=forms, notes=notes,

@@ -42,7 +42,9 @@ class ExportReport:
         batch_size, sequence_length: the static input shape used
             (`sequence_length` is 1 for a streaming file).
         inputs, outputs: `{name: (shape, dtype)}` of the signature
-            `serving_default`.
+            `serving_default`, in order (the model's inputs, then the
+            states; its outputs, then the states). The file's tensor
+            details (`get_input_details()`) carry the same names.
         state_names: streaming only: the state inputs (and outputs, same
             names) in order.
         max_abs_error: largest |LiteRT - Keras| over the verification
@@ -56,6 +58,10 @@ class ExportReport:
             `verify=False`.
         convert_seconds: time spent converting (all attempts).
         notes: what else a user should know about this file.
+        candidates: every file converted on the way, in order, as
+            `choice.Candidate`s: loop forms that failed, then each encoding
+            of the working form with its size, error, delegate and
+            conversion time; the one written has `kept=True`.
         converter_log: what the TFLite converter printed (its C++ logs go
             here, not to the terminal).
     """
@@ -80,6 +86,7 @@ class ExportReport:
     convert_seconds: float
     notes: list = dataclasses.field(default_factory=list)
     converter_log: str = ""
+    candidates: list = dataclasses.field(default_factory=list)
 
     @property
     def size_ratio(self):
@@ -145,5 +152,6 @@ class ExportReport:
             f"  verification: {verified}",
             f"  converted in: {self.convert_seconds:.1f} s",
         ]
+        lines += [f"  candidate:    {c}" for c in self.candidates]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)

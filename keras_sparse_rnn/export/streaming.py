@@ -74,12 +74,29 @@ def safe_name(name):
     return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
+# The names Keras gives an unnamed `keras.Input`: `keras_tensor_<n>` in the
+# session that made the model, `input_layer_<n>` once saved and loaded or
+# cloned; both count the inputs made so far in the session.
+_AUTOMATIC_INPUT_NAME = re.compile(r"(keras_tensor|input_layer)(_\d+)?")
+
+
+def input_names(inputs):
+    """The signature names of a model's inputs: the name given to
+    `keras.Input(..., name=...)`, made safe (`safe_name`); an unnamed input
+    (whose Keras name counts the inputs made in the session, and changes
+    with `load_model` or `sparsify`) is `input_<i>`, `i` its position."""
+    return [f"input_{i}" if _AUTOMATIC_INPUT_NAME.fullmatch(x.name)
+            else safe_name(x.name) for i, x in enumerate(inputs)]
+
+
 class StreamingInfo:
     """What `streaming_model` built: names and shapes of inputs and outputs.
 
     Attributes:
         input_names: names of the step model's data inputs (one time step
-            each, shape `(batch, 1, ...)`), in the order of `model.inputs`.
+            each, shape `(batch, 1, ...)`), in the order of `model.inputs`:
+            the `keras.Input` names, `input_<i>` for unnamed ones (see
+            `input_names`).
         output_names: names of the model's outputs, in order.
         state_names: names of the recurrent states, in order: each is both an
             input (the state before the step) and an output (after it).
@@ -306,14 +323,13 @@ def streaming_model(model, batch_size=1):
         )
     builder = _Builder(batch_size)
     step_inputs = []
-    for x in functional.inputs:
+    for x, name in zip(functional.inputs, input_names(functional.inputs)):
         if len(x.shape) < 2:
             raise ValueError(
                 f"Input '{x.name}' of model '{model.name}' has shape "
                 f"{x.shape}; a streamed input must be a sequence "
                 "(batch, time, ...)."
             )
-        name = safe_name(x.name)
         step_inputs.append(keras.Input(
             batch_shape=(batch_size, 1, *x.shape[2:]), dtype=x.dtype,
             name=name,

@@ -5,8 +5,10 @@ in the LiteRT interpreter against the Keras model, and returns an
 `ExportReport`. It runs named steps, each in its own module: check the
 arguments (`checks`), plan the target and its loop forms (`plan`), prepare
 the verification and calibration batches (`batches`), try each form in turn
-(trace and convert: `convert`; run and compare: `verify`), keep the smallest
-encoding, and report (`report`). What it relies on (measured with TF 2.21 /
+(trace and convert: `convert`; run and compare: `verify`), convert and
+verify the other encodings of the working form and keep one (`choice`: the
+smallest file close to the best candidate's error that runs with XNNPACK,
+by default), and report (`report`). What it relies on (measured with TF 2.21 /
 LiteRT 2.3):
 
 - A Keras 3 RNN converts to a `WHILE` loop of `FULLY_CONNECTED` and
@@ -31,8 +33,10 @@ import dataclasses
 import functools
 import os
 import tempfile
+import time
 import warnings
 
+from keras_sparse_rnn.export import choice as choice_lib
 from keras_sparse_rnn.export import verify as verify_lib
 from keras_sparse_rnn.export.batches import prepare_batches
 from keras_sparse_rnn.export.checks import (
@@ -50,7 +54,8 @@ from keras_sparse_rnn.export.report import ExportError, ExportReport
 def export_tflite(model, path, *, sequence_length=None, batch_size=1,
                   unroll="auto", quantization=None, representative_data=None,
                   sparse_encoding=True, streaming=False, verify=True,
-                  compare_dense=True):
+                  compare_dense=True, prefer="balanced", require_xnnpack=True,
+                  verbose=False):
     """Exports a Keras model to a LiteRT (TFLite) file of builtin ops.
 
     The masks are folded into the weights (the weights outside a mask are
@@ -102,7 +107,8 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
             weights are expanded by `DENSIFY` unless in blocks of 1x16
             (`block=(1, 16)`), and LiteRT 2.3's default XNNPACK delegate may
             fail to prepare such a file: it then runs with
-            `BUILTIN_WITHOUT_DEFAULT_DELEGATES` (`ExportReport.xnnpack` is
+            `BUILTIN_WITHOUT_DEFAULT_DELEGATES`: such a file is kept only
+            with `require_xnnpack=False` (`ExportReport.xnnpack` is then
             False, and a warning says so). `"float16"` with block-sparse
             weights is refused (LiteRT 2.3 computes NaN).
         streaming: export a single-time-step model instead: inputs are one
@@ -110,6 +116,11 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
             state (`<layer>_state_<i>`), outputs are the model's outputs
             (`output_<i>`, with a time axis of 1 where the model's have one)
             and the new states, under the same names. See `streaming_model`.
+            An input is named as given to `keras.Input(..., name=...)`, an
+            unnamed one `input_<i>` (its position), in streaming and
+            sequence files alike, whether the model was made in memory,
+            loaded or sparsified; the signature, the interpreter's tensor
+            details and the report use the same names.
         verify: `True` runs the file in the LiteRT interpreter on random
             inputs (tokens within the embedding's vocabulary) and compares
             with the Keras model; or the inputs to use (same forms as
@@ -119,11 +130,32 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
             error is reported. A streaming file is stepped through whole
             sequences from zero states and compared with the Keras model on
             the whole sequences.
-        compare_dense: also convert the model without sparse encoding (and,
-            with CSR tables, with the tables only), report `dense_size_bytes`
-            and keep the smallest file, so that a sparse-encoded file is
-            never larger than the dense one. Each extra conversion takes as
-            long as the first; `False` skips them (and that guarantee).
+        compare_dense: also convert the model in the other encodings
+            (without sparse encoding and, with CSR tables, with the tables
+            only), verify each and keep one by the rule of `prefer`; the
+            report lists every candidate (`ExportReport.candidates`: size,
+            error, XNNPACK, conversion time) and `dense_size_bytes`. Each
+            extra conversion takes about as long as the first; `False`
+            skips them, unless the first file needs the builtin kernels and
+            `require_xnnpack` is True.
+        prefer: how to choose among the candidate files (all of the same
+            loop form and quantization) that verify:
+            `"balanced"` (default): the smallest of those whose error is
+            close to the best candidate's, i.e. at most
+            `1.25 * best error + 1e-5 * max(1, max |Keras output|)` (float32
+            files that verify are all close; a quantized encoding that loses
+            accuracy is not kept for its bytes). `"size"`: the smallest file,
+            whatever its error. `"accuracy"`: the file with the lowest error
+            (then the smallest). Without verification the smallest is kept.
+            See `keras_sparse_rnn.export.choice`.
+        require_xnnpack: `True` (default): keep only a file that
+            `Interpreter(path)` runs with its default XNNPACK delegate (if no
+            candidate does, the best one is kept with a warning). `False`:
+            also files that need `BUILTIN_WITHOUT_DEFAULT_DELEGATES` (e.g. a
+            smaller sparse `"dynamic_int8"` file with `DENSIFY`).
+        verbose: `True` (or an int > 0, as Keras's `verbose`) prints what
+            the export does: each conversion as it starts, and its size,
+            error, delegate and time when verified. Defaults to `False`.
 
     Returns:
         An `ExportReport` (`str(report)` is a readable summary).
@@ -147,7 +179,8 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
     """
     check_options(quantization, representative_data, unroll, streaming,
                   sparse_encoding, batch_size, sequence_length, verify,
-                  compare_dense)
+                  compare_dense, prefer, require_xnnpack, verbose)
+    say = _Progress(verbose)
     path = writable_path(path)
     check_exportable(model, quantization, sparse_encoding)
     plan = plan_export(model, streaming=streaming, batch_size=batch_size,
@@ -160,20 +193,53 @@ def export_tflite(model, path, *, sequence_length=None, batch_size=1,
     check = functools.partial(verify_lib.verify_file, plan=plan,
                               batches=verify_batches,
                               quantization=quantization)
+    first = "sparse" if sparse_encoding else "dense"
+    say(f"exporting '{model.name}' to {path} (quantization "
+        f"{quantization or 'none'}, {first} encoding first)")
     with _staging_file(path) as staged:
+        tried = []
         form, failures = _first_working_form(
             plan, lambda u: _try_form(u, converter, check, staged,
-                                      sparse_encoding))
+                                      sparse_encoding, plan, say, tried))
         notes = plan.notes + _fallback_notes(plan, failures, form)
-        if not form.check.xnnpack:
-            notes.append(_warn_xnnpack(form.check))
-        if compare_dense:
-            form, stored_note = _smallest_encoding(
-                form, converter, check, staged, sparse_encoding)
-            notes += stored_note
+        forms = [form]
+        if sparse_encoding and (compare_dense or (
+                require_xnnpack and not form.check.xnnpack)):
+            forms += _other_encodings(form, converter, check, staged, plan,
+                                      say)
+        candidates = [f.candidate for f in forms]
+        kept, choice_notes = choice_lib.choose(
+            candidates, prefer, require_xnnpack,
+            verify_lib.FLOAT32_TOLERANCE * form.check.scale)
+        if kept and converter.quantization in ("int8", "dynamic_int8") \
+                and forms[kept].encoding == "dense":
+            choice_notes[-1] += (
+                " (int8 kernels read sparse weights only in blocks of 1x16: "
+                "block=(1, 16); other sparse weights are stored as float32 "
+                "and densified)")
+        notes += choice_notes
+        dense = [c.size_bytes for c in candidates if c.encoding == "dense"]
+        form = dataclasses.replace(forms[kept],
+                                   dense_size=dense[0] if dense else None)
+        _write(staged, form.content)
         os.replace(staged, path)
-    return _report(path, plan, form, converter, quantization,
-                   sparse_encoding, notes)
+    if not form.check.xnnpack:
+        notes.append(_warn_xnnpack(form.check))
+    say(f"kept the {form.encoding} file: {len(form.content)} bytes")
+    return _report(path, plan, form, converter, quantization, notes,
+                   tried[:-1] + candidates)
+
+
+class _Progress:
+    """Prints what the export does when `verbose` is on (Keras-style:
+    `verbose` 0/False is silent)."""
+
+    def __init__(self, verbose):
+        self.verbose = bool(verbose)
+
+    def __call__(self, message):
+        if self.verbose:
+            print(f"export_tflite: {message}", flush=True)
 
 
 @dataclasses.dataclass
@@ -186,8 +252,9 @@ class _Form:
     ops: frozenset
     sparse_tensors: int
     check: verify_lib.Verification
+    encoding: str
+    candidate: choice_lib.Candidate
     dense_size: object = None  # bytes without sparse encoding, if measured
-    stored_dense: bool = False  # the dense encoding was smaller and kept
 
 
 @contextlib.contextmanager
@@ -211,18 +278,59 @@ def _write(path, content):
         f.write(content)
 
 
-def _try_form(unroll, converter, check, staged, sparse_encoding):
-    """Converts form `unroll`, writes it to `staged` and verifies it: a
-    `_Form`, or ExportError."""
-    with converter.timing():
-        frozen, content = converter.convert_form(unroll, sparse_encoding)
-    ops, sparse_tensors = tflite_ops(content)
-    custom = sorted(o for o in ops if o.startswith("CUSTOM"))
-    if custom:
-        raise ExportError(f"the converted file uses non-builtin ops {custom}")
-    _write(staged, content)
-    return _Form(unroll, frozen, content, ops, sparse_tensors,
-                 check(staged, unroll))
+def _checked(unroll, encoding, frozen, content, seconds, check, staged,
+             plan, say):
+    """Writes `content` to `staged` and verifies it: a `_Form` (ExportError
+    if the file uses non-builtin ops or fails verification, with the
+    failed `Candidate` as `error.candidate`)."""
+    candidate = choice_lib.Candidate(encoding, plan.form_name(unroll),
+                                     len(content), None, None, seconds)
+    try:
+        ops, sparse_tensors = tflite_ops(content)
+        custom = sorted(o for o in ops if o.startswith("CUSTOM"))
+        if custom:
+            raise ExportError(
+                f"the converted file uses non-builtin ops {custom}")
+        _write(staged, content)
+        checked = check(staged, unroll)
+    except ExportError as e:
+        candidate.failure = str(e)
+        e.candidate = candidate
+        say(f"  {candidate}")
+        raise
+    candidate.max_abs_error = checked.max_abs_error
+    candidate.xnnpack = checked.xnnpack
+    say(f"  {candidate}")
+    return _Form(unroll, frozen, content, ops, sparse_tensors, checked,
+                 encoding, candidate)
+
+
+def _try_form(unroll, converter, check, staged, sparse_encoding, plan, say,
+              tried):
+    """Converts form `unroll` in the first encoding, writes it to `staged`
+    and verifies it: a `_Form`, or ExportError. Each attempt's `Candidate`
+    is appended to `tried`."""
+    encoding = "sparse" if sparse_encoding else "dense"
+    say(f"converting {plan.form_name(unroll)}, {encoding} encoding ...")
+    start = time.perf_counter()
+    try:
+        with converter.timing():
+            frozen, content = converter.convert_form(unroll, sparse_encoding)
+    except ExportError as e:
+        tried.append(choice_lib.Candidate(
+            encoding, plan.form_name(unroll), None, None, None,
+            time.perf_counter() - start, failure=str(e)))
+        say(f"  {tried[-1]}")
+        raise
+    seconds = time.perf_counter() - start
+    try:
+        form = _checked(unroll, encoding, frozen, content, seconds, check,
+                        staged, plan, say)
+    except ExportError as e:
+        tried.append(e.candidate)
+        raise
+    tried.append(form.candidate)
+    return form
 
 
 def _first_working_form(plan, attempt):
@@ -258,46 +366,46 @@ def _warn_xnnpack(check):
     return message
 
 
-def _smallest_encoding(form, converter, check, staged, sparse_encoding):
-    """`(form, notes)`: the form stored the smallest way, never larger than
-    the dense file of the same quantization. The converter's sparsity pass
-    covers every FULLY_CONNECTED weight at once, so the choices are whole
-    encodings: converter sparsity and CSR tables (as verified), CSR tables
-    only, or dense."""
-    if not sparse_encoding:
-        return dataclasses.replace(form, dense_size=len(form.content)), []
-    options = {"sparse": form.content}
-    with converter.timing():
-        if converter.tables:
-            options["csr_only"] = converter.convert(form.frozen,
-                                                    sparse_encoding=False)
-            dense = converter.trace(form.unroll, csr=False)
-        else:
-            dense = form.frozen
-        options["dense"] = converter.convert(dense, sparse_encoding=False)
-    form = dataclasses.replace(form, dense_size=len(options["dense"]))
-    kept = min(options, key=lambda k: (len(options[k]), k != "sparse"))
-    if kept == "sparse":
-        return form, []
-    _write(staged, options[kept])
-    what = ("without sparse encoding" if kept == "dense" else
-            "with the CSR embedding tables but dense FULLY_CONNECTED weights")
-    note = (f"stored {what}: that file is smaller ({len(options[kept])} "
-            f"vs {len(form.content)} bytes with sparse encoding)")
-    if converter.quantization in ("int8", "dynamic_int8"):
-        note += (" (int8 kernels read sparse weights only in blocks of "
-                 "1x16: block=(1, 16); other sparse weights would be "
-                 "stored as float32 and densified)")
-    checked = check(staged, form.unroll)
-    ops, sparse_tensors = tflite_ops(options[kept])
-    return dataclasses.replace(
-        form, content=options[kept], ops=ops, sparse_tensors=sparse_tensors,
-        check=checked, stored_dense=kept == "dense"), [note]
+def _other_encodings(form, converter, check, staged, plan, say):
+    """The form in the other encodings, each converted and verified: CSR
+    tables only (when there are tables) and dense. The converter's
+    sparsity pass covers every FULLY_CONNECTED weight at once, so the
+    choices are whole encodings. A candidate that fails to verify is kept
+    as a failed `Candidate` (a `_Form` without content)."""
+    others = []
+    for encoding in (["csr_only"] if converter.tables else []) + ["dense"]:
+        say(f"converting {plan.form_name(form.unroll)}, {encoding} "
+            "encoding ...")
+        start = time.perf_counter()
+        try:
+            with converter.timing():
+                if encoding == "csr_only" or not converter.tables:
+                    frozen = form.frozen
+                else:
+                    frozen = converter.trace(form.unroll, csr=False)
+                content = converter.convert(frozen, sparse_encoding=False)
+        except Exception as e:  # ConverterError: this candidate fails alone
+            if type(e).__name__ != "ConverterError":
+                raise
+            failed = choice_lib.Candidate(
+                encoding, plan.form_name(form.unroll), None, None, None,
+                time.perf_counter() - start, failure=str(e)[:300])
+            say(f"  {failed}")
+            others.append(_Form(form.unroll, None, b"", frozenset(), 0, None,
+                                encoding, failed))
+            continue
+        seconds = time.perf_counter() - start
+        try:
+            others.append(_checked(form.unroll, encoding, frozen, content,
+                                   seconds, check, staged, plan, say))
+        except ExportError as e:
+            others.append(_Form(form.unroll, frozen, b"", frozenset(), 0,
+                                None, encoding, e.candidate))
+    return others
 
 
-def _report(path, plan, form, converter, quantization, sparse_encoding,
-            notes):
-    sparse = sparse_encoding and not form.stored_dense
+def _report(path, plan, form, converter, quantization, notes, candidates):
+    sparse = form.encoding != "dense"
     if sparse:
         notes = notes + table_notes(plan.model, converter.tables)
         if "DENSIFY" in form.ops:
@@ -327,5 +435,6 @@ def _report(path, plan, form, converter, quantization, sparse_encoding,
         xnnpack=check.xnnpack,
         convert_seconds=converter.seconds,
         notes=notes,
+        candidates=candidates,
         converter_log="".join(converter.log),
     )

@@ -32,6 +32,7 @@ class Verification:
         inputs, outputs: `{name: (shape, dtype)}` of `serving_default`.
         max_abs_error: largest |LiteRT - Keras| (`None`: not verified).
         tolerance: the float32 threshold (`None`: quantized or not verified).
+        scale: `max(1, max |Keras output|)` of the verification outputs.
     """
 
     xnnpack: bool
@@ -40,6 +41,7 @@ class Verification:
     outputs: dict
     max_abs_error: object = None
     tolerance: object = None
+    scale: float = 1.0
 
 
 def _interpreter(path, xnnpack):
@@ -73,13 +75,17 @@ def runner(path):
             ) from second
 
 
-def _signature_details(runner):
-    def details(items):
-        return {k: (tuple(int(d) for d in v["shape"]),
-                    np.dtype(v["dtype"]).name) for k, v in items.items()}
+def _signature_details(runner, plan):
+    """`{name: (shape, dtype)}` of the inputs and outputs, in the plan's
+    order (the signature lists them sorted by name)."""
+    def details(items, order):
+        names = [n for n in order if n in items] + sorted(
+            n for n in items if n not in order)
+        return {k: (tuple(int(d) for d in items[k]["shape"]),
+                    np.dtype(items[k]["dtype"]).name) for k in names}
 
-    return details(runner.get_input_details()), details(
-        runner.get_output_details())
+    return (details(runner.get_input_details(), plan.input_names),
+            details(runner.get_output_details(), plan.output_names))
 
 
 def verify_file(path, unroll, plan, batches, quantization):
@@ -88,7 +94,7 @@ def verify_file(path, unroll, plan, batches, quantization):
     the tolerance."""
     # Looked up in this module at call time, so that a test can replace it.
     run, xnnpack, xnnpack_error = runner(path)
-    inputs, outputs = _signature_details(run)
+    inputs, outputs = _signature_details(run, plan)
     checked = Verification(xnnpack, xnnpack_error, inputs, outputs)
     if not batches:
         return checked
@@ -106,7 +112,7 @@ def verify_file(path, unroll, plan, batches, quantization):
             f"the Keras model by up to {error:.3e}, beyond {limit}"
         )
     return dataclasses.replace(checked, max_abs_error=error,
-                               tolerance=tolerance)
+                               tolerance=tolerance, scale=scale)
 
 
 def _max_error(got, ref, name):

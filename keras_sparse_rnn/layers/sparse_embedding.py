@@ -1,6 +1,5 @@
 import keras
 
-from keras_sparse_rnn.layers import guard
 from keras_sparse_rnn.layers.base import SparseLayerMixin
 
 
@@ -23,8 +22,14 @@ class SparseEmbedding(SparseLayerMixin, keras.layers.Embedding):
             NumPy's global generator and stores it in the config.
         embeddings_initializer, embeddings_regularizer,
         embeddings_constraint, mask_zero: as in `keras.layers.Embedding`.
-        weights: Optional initial table of shape `(input_dim, output_dim)`;
-            its entries outside the mask are set to zero.
+        weights: Optional initial weights, as `keras.layers.Embedding`
+            takes them: the table `(input_dim, output_dim)` or a list of it
+            (`[table]`), or the list of `get_weights()` (`[table, mask]`).
+            They are set with `set_weights`, under its rule: the table must
+            be zero outside the mask it ends with (the layer's own mask, or
+            the one given), else ValueError. A dense table loads as it is
+            with `sparsity=0`; for a trained dense table use
+            `keras_sparse_rnn.sparsify`, which keeps its largest entries.
 
     LoRA and Keras quantization are not supported on the sparse table.
 
@@ -50,12 +55,13 @@ class SparseEmbedding(SparseLayerMixin, keras.layers.Embedding):
         super().__init__(input_dim, output_dim, **kwargs)
         self._init_sparsity(sparsity, mask_seed)
         if weights is not None:
+            # As keras.layers.Embedding: an array, or a list of arrays.
             self.build()
-            with guard.unchecked():  # masked here, as documented
-                self._embeddings.assign(
-                    keras.ops.convert_to_tensor(weights, self._embeddings.dtype)
-                    * self.embeddings_mask
-                )
+            try:
+                self.set_weights(list(weights) if isinstance(
+                    weights, (list, tuple)) else [weights])
+            except ValueError as e:
+                raise ValueError(f"weights (set as by set_weights): {e}") from e
 
     def build(self, input_shape=None):
         if self.built:

@@ -33,8 +33,12 @@ def test_cli_exports_and_prints_report(saved):
     folder, model_path = saved
     out = folder / "lm.tflite"
     result = _run(model_path, out, "--sequence-length", STEPS, "--unroll",
-                  "false")
+                  "false", "--prefer", "size", "--verbose")
     assert result.returncode == 0, result.stderr
+    assert "export_tflite: converting unroll=False (WHILE loop), sparse " \
+        "encoding" in result.stdout
+    assert "  candidate:    dense (unroll=False (WHILE loop)): " in \
+        result.stdout
     assert f"TFLite export: {out}" in result.stdout
     assert "WHILE loop, batch 1, sequence length 6" in result.stdout
     assert "read sparse by FULLY_CONNECTED (no DENSIFY)" in result.stdout

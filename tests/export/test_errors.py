@@ -8,7 +8,9 @@ import keras
 import tensorflow as tf
 
 from export_helpers import STEPS, lm, tokens
+from keras_sparse_rnn import SparseLSTM
 from keras_sparse_rnn.export import ExportError, export_tflite
+from keras_sparse_rnn.export.convert import conversion_error
 
 
 @keras.saving.register_keras_serializable(package="export_tests")
@@ -57,6 +59,34 @@ def test_unconvertible_layer_is_named(tmp_path, capfd):
     assert len(info.value.converter_log) > len(str(info.value))
     printed = capfd.readouterr()
     assert "MatrixDeterminant" not in printed.out + printed.err
+
+
+def test_converter_failure_blames_the_failing_layer(tmp_path):
+    """A numpy_function (PyFunc) before a SparseLSTM: the Lambda is named,
+    not the LSTM that the converter's MLIR dump also mentions."""
+    def numpy_identity(x):
+        y = tf.numpy_function(lambda a: a, [x], tf.float32)
+        y.set_shape(x.shape)
+        return y
+
+    inputs = keras.Input((None, 4))
+    x = keras.layers.Lambda(numpy_identity, output_shape=(None, 4),
+                            name="np_lambda")(inputs)
+    model = keras.Model(inputs, SparseLSTM(3, sparsity=0.5, mask_seed=0)(x))
+    path = tmp_path / "pyfunc.tflite"
+    with pytest.raises(ExportError, match=r"layer\(s\) 'np_lambda' \(Lambda\)"
+                       r" to TFLite.*PyFunc") as info:
+        export_tflite(model, path, sequence_length=3, unroll=False)
+    message = str(info.value).split("Converter message")[0]
+    assert "sparse_lstm" not in message
+    assert "sparse_lstm" in info.value.converter_log  # the dump names it
+    # A failure whose location names no layer of the model says so.
+    error = type("ConverterError", (Exception,), {})(
+        "<unknown>:0: error: loc(\"StatefulPartitionedCall\"): 'tf.Foo' op "
+        "is neither a custom op nor a flex op")
+    explained = conversion_error(error, model)
+    assert "Cannot convert the model" in str(explained)
+    assert "The cause could not be located" in str(explained)
 
 
 def test_preprocessing_layer_is_named(tmp_path):

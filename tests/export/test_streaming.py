@@ -87,6 +87,65 @@ def test_streaming_lm_file_matches_full_sequence(lm_stream, lm_block):
     got = np.concatenate([s["output_0"] for s in steps], axis=1)
     np.testing.assert_allclose(got, full, atol=1e-5, rtol=0)
     assert "streaming: one time step" in str(report)
+    # The tensor details carry the signature's names (not
+    # serving_default_<name>:0 and PartitionedCall:<i>).
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=report.path)
+    assert sorted(d["name"] for d in interpreter.get_input_details()) == \
+        sorted(report.inputs)
+    assert sorted(d["name"] for d in interpreter.get_output_details()) == \
+        sorted(report.outputs)
+    assert list(report.outputs) == ["output_0", *report.state_names]
+
+
+def _unnamed_lm(layers):
+    return keras.Sequential([keras.Input((None,), dtype="int32"),
+                             layers.Embedding(VOCAB, 4),
+                             layers.LSTM(6, return_sequences=True),
+                             layers.Dense(VOCAB)])
+
+
+def test_streaming_names_do_not_depend_on_how_the_model_was_made(tmp_path):
+    """An unnamed Input is `input_0` in memory (Keras names it
+    keras_tensor_<n>), after load_model (input_layer_<n>) and after
+    sparsify; the report, the signature and the tensor details agree."""
+    from ai_edge_litert.interpreter import Interpreter
+    from keras_sparse_rnn import sparsify
+
+    keras.utils.set_random_seed(8)
+    model = sparsify(_unnamed_lm(keras.layers), 0.5)
+    model.save(tmp_path / "lm.keras")
+    loaded = keras.models.load_model(tmp_path / "lm.keras")
+    for made in (model, loaded, _unnamed_lm(keras.layers)):
+        assert streaming_model(made)[1].input_names == ["input_0"]
+    report = export_tflite(loaded, tmp_path / "step.tflite", streaming=True,
+                           compare_dense=False)
+    # States are named after their layer (kept by load_model and sparsify).
+    rnn = model.layers[1].name
+    assert loaded.layers[1].name == rnn
+    states = [f"{rnn}_state_0", f"{rnn}_state_1"]
+    assert list(report.inputs) == ["input_0", *states]
+    assert list(report.outputs) == ["output_0", *states]
+    interpreter = Interpreter(model_path=report.path)
+    signature = interpreter.get_signature_list()["serving_default"]
+    assert sorted(signature["inputs"]) == sorted(report.inputs)
+    assert sorted(signature["outputs"]) == sorted(report.outputs)
+    assert sorted(d["name"] for d in interpreter.get_input_details()) == \
+        sorted(report.inputs)
+    assert sorted(d["name"] for d in interpreter.get_output_details()) == \
+        sorted(report.outputs)
+    # Token by token, the states carried, as the README shows.
+    step = interpreter.get_signature_runner()
+    x = tokens((1, 5), seed=12)
+    carried = {n: np.zeros(report.inputs[n][0], "float32") for n in states}
+    outputs = []
+    for t in range(x.shape[1]):
+        got = step(input_0=x[:, t:t + 1], **carried)
+        carried = {n: got[n] for n in states}
+        outputs.append(got["output_0"])
+    np.testing.assert_allclose(np.concatenate(outputs, axis=1),
+                               _keras(model, x), atol=1e-5, rtol=0)
 
 
 def test_streaming_classifier_last_output(classifier, tmp_path):

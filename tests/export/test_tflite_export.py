@@ -256,6 +256,11 @@ def test_auto_falls_back_to_unrolled(lm_random, tmp_path, monkeypatch):
     assert report.unroll is True and "WHILE" not in report.ops
     assert report.notes[0].startswith(
         "unroll=False (WHILE loop) failed (WHILE rejected for the test)")
+    # The failed form is a candidate of the report too, with its time.
+    failed, *rest = report.candidates
+    assert failed.form == "unroll=False (WHILE loop)" and not failed.kept
+    assert "WHILE rejected for the test" in failed.failure
+    assert failed.seconds > 0 and all(c.form == "unroll=True" for c in rest)
     with pytest.raises(ExportError,
                        match="WHILE rejected for the test"):
         export_tflite(lm_random, tmp_path / "loop.tflite",

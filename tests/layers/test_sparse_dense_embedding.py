@@ -45,12 +45,41 @@ def test_sparse_embedding_lookup_and_mask():
     assert "block" not in layer.get_config()
 
 
-def test_sparse_embedding_initial_weights_are_masked():
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")
+def test_sparse_embedding_weights_argument_as_keras(monkeypatch):
+    """`weights=` as `keras.layers.Embedding` takes it (an array or a list of
+    one), under `set_weights`'s rule: zero outside the mask, else refused."""
+    from keras.src import layers as keras_layers
+    from keras.src.layers.core import embedding_test
+
+    # Keras's own test of the argument, on a SparseEmbedding of sparsity 0.
+    def sparse_embedding(*args, **kwargs):
+        return SparseEmbedding(*args, sparsity=0.0, **kwargs)
+
+    monkeypatch.setattr(keras_layers, "Embedding", sparse_embedding)
+    embedding_test.EmbeddingTest("test_weights_constructor_arg").test_weights_constructor_arg()
+    monkeypatch.undo()
+
     weights = np.random.default_rng(2).normal(size=(6, 2)).astype("float32")
-    layer = SparseEmbedding(6, 2, sparsity=0.5, mask_seed=1, weights=weights)
-    mask = layer.embeddings_mask.numpy()
-    assert int(mask.sum()) == 6
-    np.testing.assert_array_equal(layer.embeddings.numpy(), weights * mask)
+    mask = SparseEmbedding(6, 2, sparsity=0.5, mask_seed=1)
+    mask.build()
+    mask = mask.embeddings_mask.numpy()
+    for given in (weights * mask, [weights * mask]):
+        layer = SparseEmbedding(6, 2, sparsity=0.5, mask_seed=1, weights=given)
+        np.testing.assert_array_equal(layer.embeddings.numpy(), weights * mask)
+        np.testing.assert_array_equal(layer.embeddings_mask.numpy(), mask)
+    # The list of get_weights(): a mask of one's own.
+    other = np.roll(mask, 1, axis=0)
+    layer = SparseEmbedding(6, 2, sparsity=0.5, mask_seed=1,
+                            weights=[weights * other, other])
+    np.testing.assert_array_equal(layer.embeddings_mask.numpy(), other)
+    np.testing.assert_array_equal(layer.embeddings.numpy(), weights * other)
+    with pytest.raises(ValueError, match=r"weights .*6 weights of 'embeddings'"
+                       r" outside the mask are non-zero"):
+        SparseEmbedding(6, 2, sparsity=0.5, mask_seed=1, weights=weights)
+    with pytest.raises(ValueError, match=r"weights .*shape \(6, 2\) from an "
+                       r"array of shape \(2, 6\)"):
+        SparseEmbedding(6, 2, sparsity=0.0, weights=weights.T)
 
 
 @pytest.mark.parametrize("sparsity", [0.0, 0.6])
@@ -58,9 +87,11 @@ def test_sparse_embedding_matches_numpy_lookup(sparsity):
     rng = np.random.default_rng(3)
     table = rng.normal(size=(12, 5)).astype("float32")
     ids = rng.integers(0, 12, size=(4, 7))
+    mask = SparseEmbedding(12, 5, sparsity=sparsity, mask_seed=4)
+    mask.build()
+    mask = mask.embeddings_mask.numpy()
     layer = SparseEmbedding(12, 5, sparsity=sparsity, mask_seed=4,
-                            weights=table)
-    mask = layer.embeddings_mask.numpy()
+                            weights=table * mask)
     assert int(mask.sum()) == round((1 - sparsity) * 60)
     np.testing.assert_array_equal(layer(ids).numpy(), (table * mask)[ids])
     if sparsity == 0.0:
