@@ -98,6 +98,8 @@ def _counts(sizes, block_sizes, densities, sparsity):
         else:
             counts[i] = min(n, max(1, int(round(d * n))))
             left -= counts[i] * b
+    if not free:  # every matrix blocked: each its nearest whole count
+        return counts
     ideal = sum(densities[i] * sizes[i] for i in free)
     scale = left / ideal if ideal else 0.0
     free_counts = exact_counts(
@@ -130,7 +132,8 @@ def distribute_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
         per_gate: if True, the gate blocks of a packed kernel (an LSTM's four
             (n_in, units) blocks of its (n_in, 4 * units) kernel) are matrices
             of their own, each with its exact count; if False a packed kernel
-            is one matrix.
+            is one matrix. A kernel of constant fan-in blocks has one count
+            per block column, so its gates always share one sparsity.
 
     Returns:
         A dict mapping each sparse weight's path to its new sparsity: a float,
@@ -166,11 +169,12 @@ def plan_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
         shape = tuple(spec.weight.shape)
         if is_constant_fan_in(spec.block_shape):
             # Counted per block column: its count of active input blocks,
-            # the same in every column (each unit weighs a row of blocks).
+            # the same in every column and so in every gate (one unit per
+            # matrix, each weighing a row of blocks).
             rows, _ = fan_in_grid_shape(shape, spec.block_shape[0], spec.gates)
-            grid = (rows, spec.gates if per_gate else 1)
-        else:
-            grid = block_grid(spec.weight.shape, spec.block_shape)
+            units.append((spec, None, shape, (rows, 1)))
+            continue
+        grid = block_grid(spec.weight.shape, spec.block_shape)
         if per_gate and spec.gates > 1:
             split = lambda s: s[:-1] + (s[-1] // spec.gates,)  # noqa: E731
             units += [(spec, g, split(shape), split(grid))
@@ -191,7 +195,9 @@ def plan_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
             )
         value = 1.0 - count / size
         key = spec.weight.path
-        if gate is None:
+        if gate is None and per_gate and spec.gates > 1:  # constant fan-in
+            result[key] = [value] * spec.gates
+        elif gate is None:
             result[key] = value
         else:
             result.setdefault(key, []).append(value)

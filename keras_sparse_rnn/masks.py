@@ -97,7 +97,8 @@ def fan_in(sparsity, grid_rows):
     """Active blocks of each block column of a constant fan-in matrix whose
     grid has `grid_rows` block rows: `round((1 - sparsity) * grid_rows)`."""
     if isinstance(sparsity, (list, tuple)):
-        sparsity = sparsity[0]  # one value for all gates (check_fan_in_sparsity)
+        check_fan_in_sparsity(sparsity)
+        sparsity = sparsity[0]  # one value for all gates
     return active_count(grid_rows, sparsity)
 
 

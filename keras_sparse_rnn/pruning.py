@@ -70,8 +70,8 @@ def prune_to_sparsity(spec, sparsity):
         The number of weights kept.
     """
     sparsity = check_fraction(sparsity, "sparsity")
-    weight = np.asarray(keras.ops.convert_to_numpy(spec.weight))
-    mask = np.asarray(keras.ops.convert_to_numpy(spec.mask))
+    weight = np.asarray(spec.weight.numpy())
+    mask = np.asarray(spec.mask.numpy())
     block = spec.block_shape
     # A constant fan-in matrix keeps its count in every block column: each
     # column is pruned on its own, to the count of its block rows, blocks

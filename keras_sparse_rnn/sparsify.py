@@ -12,6 +12,7 @@ from keras_sparse_rnn.layers import (
     SparseLSTMCell,
 )
 from keras_sparse_rnn.model_utils import sparse_weight_info
+from keras_sparse_rnn.validation import check_block
 
 #: Keras layer (or cell) class -> its sparse counterpart. Exact classes: a
 #: subclass of a Keras layer may compute something else.
@@ -25,10 +26,11 @@ COUNTERPARTS = {
 }
 
 
-def _sparse_copy(layer):
+def _sparse_copy(layer, block=None):
     """The sparse counterpart of `layer` from its config, dense (sparsity 0:
-    all-ones masks) so that the dense weights load as they are; None if
-    `layer` has no counterpart."""
+    all-ones masks) so that the dense weights load as they are, with `block`
+    on its kernels (an embedding table has none); None if `layer` has no
+    counterpart."""
     cls = COUNTERPARTS.get(type(layer))
     if cls is not None:
         config = layer.get_config()
@@ -40,10 +42,12 @@ def _sparse_copy(layer):
                         "a sparse layer does not support: merge or remove it first")
                 config.pop(key, None)
         config.update(sparsity=0.0, mask_seed=0)
+        if block is not None and cls is not SparseEmbedding:
+            config["block"] = block
         return cls.from_config(config)
     if type(layer) is keras.layers.Bidirectional:
-        forward, backward = (_sparse_copy(layer.forward_layer),
-                             _sparse_copy(layer.backward_layer))
+        forward, backward = (_sparse_copy(layer.forward_layer, block),
+                             _sparse_copy(layer.backward_layer, block))
         if forward is None:
             return None
         config = layer.get_config()
@@ -51,13 +55,13 @@ def _sparse_copy(layer):
             forward, merge_mode=config["merge_mode"], backward_layer=backward,
             name=layer.name)
     if type(layer) is keras.layers.TimeDistributed:
-        inner = _sparse_copy(layer.layer)
+        inner = _sparse_copy(layer.layer, block)
         return None if inner is None else keras.layers.TimeDistributed(
             inner, name=layer.name)
     if type(layer) is keras.layers.RNN and type(layer.cell) in COUNTERPARTS:
         config = layer.get_config()
         config.pop("cell")
-        return keras.layers.RNN(_sparse_copy(layer.cell), **config)
+        return keras.layers.RNN(_sparse_copy(layer.cell, block), **config)
     return None
 
 
@@ -75,7 +79,7 @@ def _copy_weights(dense, sparse):
 
 
 def sparsify(model, sparsity, distribution="erdos_renyi", per_gate=False,
-             exclude=()):
+             exclude=(), block=None):
     """A sparse copy of a trained dense Keras model, masks by magnitude.
 
     Every `keras.layers.LSTM`, `GRU`, `Dense` and `Embedding` (also inside
@@ -95,6 +99,10 @@ def sparsify(model, sparsity, distribution="erdos_renyi", per_gate=False,
             `distribute_sparsity`).
         per_gate: each gate block of an LSTM/GRU kernel its own count.
         exclude: names of layers to keep dense.
+        block: `None`, or the `block` of the sparse layers' kernels: `(1, n)`
+            (LiteRT's blocks) or `(b, b)` (constant fan-in, which the sparse
+            recurrent cells can compute from: see `SparseLSTMCell`). Blocks
+            are kept whole, by their mean |w|; embedding tables have none.
 
     Returns:
         A new, uncompiled `keras.Model`.
@@ -110,6 +118,7 @@ def sparsify(model, sparsity, distribution="erdos_renyi", per_gate=False,
     """
     if not isinstance(model, keras.Model):
         raise ValueError(f"model must be a keras.Model, got {type(model).__name__}")
+    block = check_block(block)
     if not model.built:
         raise ValueError(f"model '{model.name}' is not built: call it on data "
                          "(or give it a keras.Input) first")
@@ -121,7 +130,7 @@ def sparsify(model, sparsity, distribution="erdos_renyi", per_gate=False,
     pairs = []
 
     def clone(layer):
-        new = None if layer.name in exclude else _sparse_copy(layer)
+        new = None if layer.name in exclude else _sparse_copy(layer, block)
         if new is None:
             return layer.__class__.from_config(layer.get_config())
         pairs.append((layer, new))

@@ -350,7 +350,7 @@ class SparseLayerMixin:
         the others and sets the configured sparsity: how a trained dense
         weight becomes a sparse one (`keras_sparse_rnn.sparsify`)."""
         spec, sparsity = self._reconfigure(name, sparsity)
-        weight = np.asarray(keras.ops.convert_to_numpy(spec.weight))
+        weight = np.asarray(spec.weight.numpy())
         mask = masks_lib.magnitude_mask(weight, sparsity, spec.gates, spec.block_shape)
         with guard.unchecked():
             spec.mask.assign(mask.astype(weight.dtype))

@@ -10,8 +10,10 @@ weights and masks, the layer forwards `sparsity`, `mask_seed`, `block` and
 """
 
 import inspect
+import warnings
 
 import keras
+import tensorflow as tf
 from keras.src import backend
 
 from keras_sparse_rnn import masks as masks_lib
@@ -106,6 +108,7 @@ class SparseCellMixin(SparseLayerMixin):
         object.__setattr__(self, "_block_cache", None)
         object.__setattr__(self, "_step_products", {})
         object.__setattr__(self, "_in_call", False)
+        object.__setattr__(self, "_traced_fan_in", {})
 
     def block_path_weights(self):
         """Names of the sparse weights whose products this cell computes
@@ -136,17 +139,37 @@ class SparseCellMixin(SparseLayerMixin):
             rows, _ = masks_lib.fan_in_grid_shape(spec.weight.shape,
                                                   spec.block_shape[0], spec.gates)
             k = masks_lib.fan_in(self.matrix_sparsity(name), rows)
+            if not tf.executing_eagerly():  # shapes a compiled function keeps
+                self._traced_fan_in[name] = max(k, self._traced_fan_in.get(name, 0))
             products[name] = block_path.BlockProduct(
                 spec.weight.value, spec.mask.value, spec.block_shape[0], k, dtype,
                 spec.gates)
         return products
+
+    def set_configured_sparsity(self, name, sparsity):
+        super().set_configured_sparsity(name, sparsity)
+        spec = self._sparse_registry.specs[name]
+        traced = self._traced_fan_in.get(name)
+        if traced is None:
+            return
+        rows, _ = masks_lib.fan_in_grid_shape(spec.weight.shape,
+                                              spec.block_shape[0], spec.gates)
+        k = masks_lib.fan_in(self.matrix_sparsity(name), rows)
+        if k > traced:
+            warnings.warn(
+                f"{self._description()}: '{name}' now has {k} active blocks per "
+                f"block column, more than the {traced} that functions traced "
+                "before on the block path hold: those (a compiled fit, predict "
+                "or tf.function) give NaN until traced again. Call "
+                "model.compile(...) again, or make a new tf.function",
+                stacklevel=2)
 
     def get_dropout_mask(self, step_input):
         # `keras.layers.RNN` calls this once before its loop over the time
         # steps (and `reset_dropout_mask` after it): the weight blocks are
         # gathered there, once a sequence, outside the loop, so their
         # gradient is summed over the steps in compact form.
-        if not self._in_call and self._block_cache is None:
+        if not self._in_call:  # a fresh gather for each sequence
             object.__setattr__(self, "_block_cache",
                                self._block_products(step_input.dtype))
         return super().get_dropout_mask(step_input)

