@@ -15,6 +15,9 @@ fits of `--steps` steps each, after one warm-up fit that compiles. Cases:
 * `rhn_*`: RHN depth 10, against the same RHN on the masked-dense path.
 * `curve_*`: one LSTM LM per (block, density), the step-time ratio curve.
 * `predict_*`: one-step inference (`predict`, batch 1, one token).
+* `product_*`: one product `x @ W` and its gradients, W 640 x 10,000 as the
+  output layer's, 700 rows (all time steps of a batch at once) or 20 (one
+  time step), from the active blocks against masked-dense.
 * peak memory: the process's peak RSS (ru_maxrss) after the baseline's first
   fit and after the case's, reported (the case's includes the baseline's).
 
@@ -60,14 +63,25 @@ def cases():
     out["rnn_0.33"] = dict(out["lm_0.33"], kind="rnn")
     out["rhn_0.47"] = dict(kind="lm", cell="rhn", units=832, block=32, density=0.47,
                            sparse_ends=False, baseline="masked_dense", layers=1)
-    add("zaremba_small_0.67_auto", density=0.33, units=200, block=8,
+    for path in ("auto", "blocks"):  # Zaremba's small LSTM at sparsity 0.67
+        add(f"zaremba_small_0.67_{path}", density=0.33, units=200, block=8,
+            baseline="masked_dense", compute_path=path)
+    add("zaremba_small_0.1_blocks", density=0.1, units=200, block=8,
         baseline="masked_dense")
-    out["zaremba_small_0.67_auto"]["compute_path"] = "auto"
     for block in (8, 16, 32):
         for density in (0.05, 0.1, 0.2, 0.33, 0.5, 0.75, 1.0):
+            if block == 32 and density in (0.1, 0.33):
+                continue  # lm_0.1 and lm_0.33
             add(f"curve_b{block}_{density}", density=density, block=block)
     for density in (0.1, 0.33):
         out[f"predict_{density}"] = dict(out[f"lm_{density}"], kind="predict")
+    # One product x @ W with its gradients, W 640 x 10,000 (the output layer):
+    # 700 rows (batch x BPTT: all time steps at once) or 20 (one time step).
+    for rows in (700, 20):
+        for density in (0.1, 0.33):
+            out[f"product_{rows}x640x10000_{density}"] = dict(
+                kind="product", rows=rows, units=640, outputs=VOCAB, block=32,
+                density=density, baseline="masked_dense")
     return out
 
 
@@ -110,6 +124,52 @@ def build(case, path):
     if not model.jit_compile:
         raise SystemExit(f"{path}: jit_compile fell back to False")
     return model
+
+
+def product_timers(case, steps):
+    """Timers of one product and its gradients, masked-dense and from the
+    active blocks (`keras_sparse_rnn.layers.block_path`), XLA-compiled."""
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_sparse_rnn import masks
+    from keras_sparse_rnn.layers import block_path
+
+    b, n_in, n_out = case["block"], case["units"], case["outputs"]
+    mask = masks.random_mask((n_in, n_out), 1 - case["density"], 0, 1, (b, b))
+    k = masks.fan_in(1 - case["density"], n_in // b)
+    rng = np.random.default_rng(0)
+    w = tf.Variable(rng.normal(size=(n_in, n_out)).astype("float32") * mask)
+    m = tf.constant(mask)
+    x = tf.constant(rng.normal(size=(case["rows"], n_in)).astype("float32"))
+
+    @tf.function(jit_compile=True)
+    def dense():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.matmul(x, w)
+            loss = tf.reduce_sum(y * y)
+        return tape.gradient(loss, [x, w])
+
+    @tf.function(jit_compile=True)
+    def blocks():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = block_path.BlockProduct(w, m, b, k, tf.float32)(x)
+            loss = tf.reduce_sum(y * y)
+        return tape.gradient(loss, [x, w])
+
+    def timer(fn):
+        fn()
+
+        def once():
+            start = time.perf_counter()
+            for _ in range(steps):
+                out = fn()
+            out[1].numpy()
+            return (time.perf_counter() - start) / steps
+        return once
+    return timer(dense), timer(blocks)
 
 
 def data(case, steps):
@@ -157,13 +217,18 @@ def run_one(name, args):
     tf.config.threading.set_inter_op_parallelism_threads(1)
     case = cases()[name]
     path = case.get("compute_path", "blocks")
-    base_model = build(case, case["baseline"])
-    base = timer(case, base_model, args.steps)
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    model = build(case, path)
-    on_blocks = [layer.cell.block_path_weights() for layer in model.layers
-                 if hasattr(getattr(layer, "cell", None), "block_path_weights")]
-    timed = timer(case, model, args.steps)
+    if case["kind"] == "product":
+        base, timed = product_timers(case, 10 * args.steps)
+        base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        on_blocks = [["W"]]
+    else:
+        base_model = build(case, case["baseline"])
+        base = timer(case, base_model, args.steps)
+        base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        model = build(case, path)
+        on_blocks = [layer.cell.block_path_weights() for layer in model.layers
+                     if hasattr(getattr(layer, "cell", None), "block_path_weights")]
+        timed = timer(case, model, args.steps)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     base_times, case_times = [], []
     for _ in range(args.repeats):

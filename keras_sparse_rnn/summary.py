@@ -17,7 +17,10 @@ class SparsitySummary:
 
     Attributes:
         matrices: one dict per sparse matrix: layer, name, shape, size,
-            active, density.
+            active, density, and compute: "blocks" when the layer computes
+            its products from the active blocks (`compute_path`; then its
+            sparse FLOPs are the ones that run), else "masked_dense" (the
+            sparse FLOPs are theoretical: it runs at dense speed).
         layers: one dict per layer with parameters: layer, dense_flops and
             sparse_flops (forward FLOPs per token of its matrix products).
         total_params: parameters that are trained (active sparse weights plus
@@ -43,10 +46,13 @@ class SparsitySummary:
         return 1.0 - sum(m["active"] for m in self.matrices) / size
 
     def __str__(self):
-        rows = [("layer", "weight", "shape", "active", "density")]
+        on_blocks = [m for m in self.matrices if m["compute"] == "blocks"]
+        rows = [("layer", "weight", "shape", "active", "density")
+                + (("compute",) if on_blocks else ())]
         for m in self.matrices:
             rows.append((m["layer"], m["name"], "x".join(map(str, m["shape"])),
-                         f"{m['active']:,}", f"{m['density']:.4f}"))
+                         f"{m['active']:,}", f"{m['density']:.4f}")
+                        + ((m["compute"],) if on_blocks else ()))
         lines = _table(rows)
         lines.append("")
         rows = [("layer", "fwd FLOPs/token dense", "fwd FLOPs/token sparse")]
@@ -64,7 +70,11 @@ class SparsitySummary:
             f"{self.dense_forward_flops:,} dense",
             f"training FLOPs/token: {self.training_flops:,} sparse, "
             f"{self.dense_training_flops:,} dense "
-            f"(theoretical; the masked-dense kernels run at dense speed)",
+            + ("(theoretical; the masked-dense kernels run at dense speed)"
+               if not on_blocks else
+               f"({len(on_blocks)} of {len(self.matrices)} sparse matrices "
+               "compute from their active blocks; the others run masked-dense, "
+               "at dense speed)"),
         ]
         return "\n".join(lines)
 
@@ -116,6 +126,8 @@ def sparsity_summary(model, print_fn=print):
             "size": size,
             "active": active,
             "density": active / size,
+            "compute": ("blocks" if s.name in getattr(
+                s.layer, "block_path_weights", list)() else "masked_dense"),
         })
 
     layers = []

@@ -36,3 +36,26 @@ def test_plain_keras_layers_are_counted_dense():
     s = sparsity_summary(model, print_fn=None)
     assert s.total_params == 12 + 3 + 3 + 2
     assert s.forward_flops == 2 * 12 + 2 * 3
+
+
+def test_matrices_on_the_block_path_are_marked():
+    # 16 x 64 kernels in 8 x 8 blocks at 0.5: 1 of 2 blocks in each of the 8
+    # block columns, 512 weights; the output layer stays masked-dense.
+    cell = SparseLSTMCell(16, sparsity=0.5, block=(8, 8), mask_seed=1,
+                          compute_path="blocks")
+    model = keras.Sequential([keras.Input((3, 16)), keras.layers.RNN(cell),
+                              SparseDense(4, sparsity=0.5, mask_seed=2)])
+    lines = []
+    s = sparsity_summary(model, print_fn=lines.append)
+    assert [(m["name"], m["compute"]) for m in s.matrices] == [
+        ("kernel", "blocks"), ("recurrent_kernel", "blocks"),
+        ("kernel", "masked_dense")]
+    assert s.matrices[0]["active"] == 512
+    assert "2 of 3 sparse matrices compute from their active blocks" in lines[0]
+    assert "theoretical" not in lines[0]
+    plain = sparsity_summary(keras.Sequential([
+        keras.Input((3, 16)),
+        keras.layers.RNN(SparseLSTMCell(16, sparsity=0.5, mask_seed=1))]),
+        print_fn=None)
+    assert {m["compute"] for m in plain.matrices} == {"masked_dense"}
+    assert "compute" not in str(plain).splitlines()[0]

@@ -20,8 +20,12 @@ class SparseDense(SparseLayerMixin, keras.layers.Dense):
             `{"kernel": s}`. Defaults to `0.5`.
         mask_seed: Integer seed of the initial mask; `None` draws one from
             NumPy's global generator and stores it in the config.
-        block: `None`, or `(1, 4)`: weights on or off in blocks of 4
-            consecutive inputs of one output (see `SparseLSTMCell`).
+        block: `None`, `(1, n)` (weights on or off in blocks of n
+            consecutive inputs of one output) or `(b, b)` (square blocks of
+            constant fan-in, padded where b does not divide): see
+            `SparseLSTMCell`. The product is masked-dense either way: the
+            output layer's product over all time steps at once is
+            compute-bound, where the dense GEMM is hard to beat.
         activation, use_bias, kernel_initializer, bias_initializer,
         kernel_regularizer, bias_regularizer, activity_regularizer,
         kernel_constraint, bias_constraint: as in `keras.layers.Dense`.

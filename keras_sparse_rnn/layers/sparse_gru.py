@@ -28,7 +28,9 @@ class SparseGRU(SparseRNNMixin, keras.layers.GRU):
         sparse_recurrent_kernel: Whether the recurrent kernel is sparse.
             Defaults to `True`.
         mask_seed: Integer seed of the initial masks (see `SparseGRUCell`).
-        block: `None` or `(1, 4)`: block structure (see `SparseGRUCell`).
+        block: `None`, `(1, n)` or `(b, b)`: block structure (see `SparseGRUCell`).
+        compute_path: `"auto"`, `"masked_dense"` or `"blocks"`: how the
+            products are computed (see `SparseLSTMCell`).
         **kwargs: every other argument of `keras.layers.GRU`.
 
     Call arguments:

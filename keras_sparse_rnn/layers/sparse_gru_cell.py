@@ -42,8 +42,13 @@ class SparseGRUCell(SparseCellMixin, keras.layers.GRUCell):
             it and its own name, so the same seed gives the same masks.
             `None` draws one from NumPy's global generator (which
             `keras.utils.set_random_seed` seeds) and stores it in the config.
-        block: `None`, or `(1, 4)`: weights on or off in blocks of 4
-            consecutive inputs of one output (see `SparseLSTMCell`).
+        block: `None`, `(1, n)` (blocks of n consecutive inputs of one
+            output, for LiteRT) or `(b, b)` (square blocks of constant
+            fan-in, padded where b does not divide): see `SparseLSTMCell`.
+        compute_path: `"auto"` (default), `"masked_dense"` or `"blocks"`:
+            whether the products are computed from the active b x b blocks
+            only; see `SparseLSTMCell`. Both `reset_after` conventions and
+            both `implementation`s have a block path.
         **kwargs: every argument of `keras.layers.GRUCell` (`activation`,
             `recurrent_activation`, `use_bias`, the initializers,
             regularizers and constraints, `dropout`, `recurrent_dropout`,

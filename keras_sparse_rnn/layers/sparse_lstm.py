@@ -27,7 +27,9 @@ class SparseLSTM(SparseRNNMixin, keras.layers.LSTM):
         sparse_recurrent_kernel: Whether the recurrent kernel is sparse.
             Defaults to `True`.
         mask_seed: Integer seed of the initial masks (see `SparseLSTMCell`).
-        block: `None` or `(1, 4)`: block structure (see `SparseLSTMCell`).
+        block: `None`, `(1, n)` or `(b, b)`: block structure (see `SparseLSTMCell`).
+        compute_path: `"auto"`, `"masked_dense"` or `"blocks"`: how the
+            products are computed (see `SparseLSTMCell`).
         **kwargs: every other argument of `keras.layers.LSTM`.
 
     Call arguments:

@@ -39,10 +39,37 @@ class SparseLSTMCell(SparseCellMixin, keras.layers.LSTMCell):
             it and its own name, so the same seed gives the same masks.
             `None` draws one from NumPy's global generator (which
             `keras.utils.set_random_seed` seeds) and stores it in the config.
-        block: `None` (any weight can be on or off), or `(1, 4)`: weights are
-            on or off in blocks of 4 consecutive inputs of one output, the
-            structure LiteRT's `FULLY_CONNECTED` runs sparse without a
-            `DENSIFY` op. Counts, pruning and growth are then per block.
+        block: `None` (any weight can be on or off); `(1, n)`, e.g. `(1, 4)`:
+            weights are on or off in blocks of n consecutive inputs of one
+            output, the structure LiteRT's `FULLY_CONNECTED` runs sparse
+            without a `DENSIFY` op; or `(b, b)` with b > 1, e.g. `(16, 16)`:
+            square blocks with *constant fan-in*, every block column (b
+            outputs) of a matrix has the same number of active input blocks,
+            `round((1 - sparsity) * ceil(n_in / b))`, so that the products can
+            be computed from the active blocks only (`compute_path`). Sizes
+            b does not divide are padded inside the layer (the last block
+            row, and the last block column of each gate, are partial; the
+            count is exact in blocks). Counts, pruning and growth are then
+            per block. A `(b, b)` block is also b `(1, b)` blocks along the
+            input, so the exported kernel runs sparse in LiteRT.
+        compute_path: How the products with the sparse kernels are computed.
+            `"masked_dense"`: the dense product with the masked weight (the
+            mask is applied by assignment, so this is Keras's own cell).
+            `"blocks"`: from the active b x b blocks only (`block=(b, b)`
+            required): each sequence gathers them once and each time step
+            multiplies the input's blocks by them in one batched matmul, so
+            the step's cost falls with the density. The outputs and the
+            gradients inside the masks are the masked-dense path's (within
+            float32 rounding); the gradient outside the active blocks is
+            zero (never computed), so a grow criterion that reads the
+            optimizer's momentum there is refused, and RigL takes its
+            gradient masked-dense. `"auto"` (default): the block path where
+            it was measured faster on a 2-core CPU (`AUTO_MAX_DENSITY` in
+            `keras_sparse_rnn.layers.recurrent`: constant fan-in blocks at a
+            density of at most that value for their block size), else
+            masked-dense. A compiled function keeps the count of active
+            blocks it was traced with: a denser mask set afterwards warns
+            and makes it return NaN until it is traced again.
         **kwargs: every argument of `keras.layers.LSTMCell` (`activation`,
             `recurrent_activation`, `use_bias`, the initializers,
             regularizers and constraints, `unit_forget_bias`, `dropout`,

@@ -39,7 +39,9 @@ class SparseRHN(SparseRNNMixin, keras.layers.RNN):
         sparse_recurrent_kernel: Whether the recurrent kernels are sparse.
             Defaults to `True`.
         mask_seed: Integer seed of the initial masks (see `SparseRHNCell`).
-        block: `None` or `(1, 4)`: block structure (see `SparseRHNCell`).
+        block: `None`, `(1, n)` or `(b, b)`: block structure (see `SparseRHNCell`).
+        compute_path: `"auto"`, `"masked_dense"` or `"blocks"`: how the
+            products are computed (see `SparseLSTMCell`).
         return_sequences: Boolean. Whether to return the last output in the
             output sequence, or the full sequence. Defaults to `False`.
         return_state: Boolean. Whether to return the last state in addition

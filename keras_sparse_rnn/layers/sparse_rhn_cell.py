@@ -84,9 +84,14 @@ class SparseRHNCell(SparseCellMixin, keras.layers.Layer, DropoutRNNCell):
         mask_seed: Integer seed of the initial masks; each matrix draws from
             it and its own name. `None` draws one from NumPy's global
             generator and stores it in the config.
-        block: `None`, or `(1, 4)`: weights on or off in blocks of 4
-            consecutive inputs of one output (see `SparseLSTMCell`); the
-            input dimension and `units` must then be multiples of 4.
+        block: `None`, `(1, n)`: weights on or off in blocks of n
+            consecutive inputs of one output (the input dimension and `units`
+            must then be multiples of n), or `(b, b)`: square blocks of
+            constant fan-in, padded where b does not divide (see
+            `SparseLSTMCell`).
+        compute_path: `"auto"` (default), `"masked_dense"` or `"blocks"`:
+            whether each micro-layer's products are computed from the active
+            b x b blocks only; see `SparseLSTMCell`.
 
     Call arguments:
         inputs: A 2D tensor, with shape `(batch, features)`.
