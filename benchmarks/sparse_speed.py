@@ -23,10 +23,12 @@ fits of `--steps` steps each, after one warm-up fit that compiles. Cases:
 
 The baseline and the case are timed alternately (see `run_one`).
 
-Units must be multiples of the block (padding inside the layer is not built
-yet): 640 stands for Zaremba's 650, 1504 for his 1500, 832 for Zilly's 830.
+Most widths are multiples of 32 (640 for Zaremba's 650, 1504 for his 1500, 832
+for Zilly's 830), so they measure the structure without padding;
+`lm_650_0.1_padded` measures Zaremba's own width, its blocks padded.
 
-    python benchmarks/sparse_speed.py [--threads 2] [--only lm_0.1 ...] [--quick]
+    python benchmarks/sparse_speed.py [--threads 2] [--only lm_0.1 ...]
+    python benchmarks/sparse_speed.py --report     # the README's tables
 
 Writes `benchmarks/results/sparse_speed.json` (`--out` to change), merging
 with the cases already there (one entry per case and thread count).
@@ -58,9 +60,10 @@ def cases():
     add("lm_0.33", density=0.33)
     add("lm_0.33_sparse_ends", density=0.33, sparse_ends=True)
     add("lm_1504_0.33", density=0.33, units=1504)
+    add("lm_650_0.1_padded", density=0.1, units=650)  # Zaremba's width: padded blocks
     add("gru_0.1", density=0.1, cell="gru")
-    out["rnn_0.1"] = dict(out["lm_0.1"], kind="rnn")
-    out["rnn_0.33"] = dict(out["lm_0.33"], kind="rnn")
+    for name in ("lm_0.1", "lm_0.33", "lm_1504_0.33", "gru_0.1"):  # recurrent part
+        out["rnn_" + name.removeprefix("lm_")] = dict(out[name], kind="rnn")
     out["rhn_0.47"] = dict(kind="lm", cell="rhn", units=832, block=32, density=0.47,
                            sparse_ends=False, baseline="masked_dense", layers=1)
     for path in ("auto", "blocks"):  # Zaremba's small LSTM at sparsity 0.67
@@ -172,6 +175,61 @@ def product_timers(case, steps):
     return timer(dense), timer(blocks)
 
 
+def parts(units=640, density=0.1, block=32, rows=20, steps=35, repeats=5):
+    """Where a time step's product goes on the block path: ms per step (35
+    steps in one XLA-compiled loop, forward only) of `h @ W` (W units x 4 *
+    units) masked-dense, of the gather of the input's blocks alone, of the
+    batched matmul alone (its input gathered once, outside the loop) and of
+    the whole block product, and the bytes each moves per step."""
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_sparse_rnn import masks
+    from keras_sparse_rnn.layers import block_path
+
+    n_in, n_out = units, 4 * units
+    mask = masks.random_mask((n_in, n_out), 1 - density, 0, 1, (block, block))
+    k = masks.fan_in(1 - density, n_in // block)
+    rng = np.random.default_rng(0)
+    w = tf.constant(rng.normal(size=(n_in, n_out)).astype("float32") * mask)
+    product = block_path.BlockProduct(w, tf.constant(mask), block, k, tf.float32)
+    cg = n_out // block
+    h0 = tf.constant(rng.normal(size=(rows, n_in)).astype("float32") * 0.01)
+
+    def gather_x(x):
+        xb = tf.transpose(tf.reshape(x, [rows, n_in // block, block]), [1, 0, 2])
+        g = tf.gather(xb, product.idx)
+        return tf.reshape(tf.transpose(g, [0, 2, 1, 3]), [cg, rows, k * block])
+
+    g0 = gather_x(h0)
+    variants = {
+        "masked_dense": lambda h: tf.matmul(h, w)[:, :n_in],
+        "gather_only": lambda h: tf.reshape(gather_x(h), [rows, -1])[:, :n_in],
+        "matmul_only": lambda h: tf.reshape(
+            tf.transpose(tf.matmul(g0 + h[0, 0], product.values), [1, 0, 2]),
+            [rows, n_out])[:, :n_in],
+        "blocks": lambda h: product(h)[:, :n_in],
+    }
+    out = {}
+    for name, fn in variants.items():
+        @tf.function(jit_compile=True)
+        def loop(h, fn=fn):
+            return tf.while_loop(lambda i, h: i < steps,
+                                 lambda i, h: (i + 1, tf.tanh(fn(h))), (0, h))[1]
+        loop(h0).numpy()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            loop(h0).numpy()
+            times.append((time.perf_counter() - start) / steps)
+        out[name + "_ms"] = 1e3 * min(times)
+    f = 4  # bytes per float32
+    out["bytes_per_step"] = {
+        "dense_weight": f * n_in * n_out, "active_weight": f * k * block * n_out,
+        "gathered_input": f * rows * k * block * cg, "input": f * rows * n_in}
+    return out
+
+
 def data(case, steps):
     import numpy as np
 
@@ -251,6 +309,64 @@ def run_one(name, args):
                                              capture_output=True, text=True).stdout)}
 
 
+#: The issue's targets (ratio at most), by case.
+TARGETS = {"lm_0.1": 0.40, "lm_0.1_sparse_ends": 0.40, "rnn_0.1": 0.30,
+           "lm_0.33": 0.70, "lm_0.33_sparse_ends": 0.70, "lm_1504_0.33": 0.60,
+           "gru_0.1": 0.40, "rhn_0.47": 0.75, "zaremba_small_0.67_auto": 1.02}
+REPORT_ORDER = ["lm_0.1", "lm_0.1_sparse_ends", "rnn_0.1", "lm_650_0.1_padded", "lm_0.33",
+                "lm_0.33_sparse_ends", "rnn_0.33", "lm_1504_0.33", "rnn_1504_0.33",
+                "gru_0.1", "rnn_gru_0.1", "rhn_0.47", "zaremba_small_0.67_auto",
+                "zaremba_small_0.67_blocks", "zaremba_small_0.1_blocks",
+                "predict_0.1", "predict_0.33"]
+
+
+def describe(r):
+    if r["kind"] == "product":
+        return f"one product {r['rows']} x {r['units']} x {r['outputs']}"
+    model = {"lm": "LM", "rnn": "recurrent layers", "predict": "LM predict, batch 1"}[r["kind"]]
+    cell = {"lstm": "LSTM", "gru": "GRU", "rhn": "RHN depth 10"}[r["cell"]]
+    ends = ", sparse embedding and softmax" if r.get("sparse_ends") else ""
+    return f"{r['layers']} x {r['units']} {cell} {model}{ends}"
+
+
+def report(results):
+    """Markdown tables of `results` (the JSON), the targets beside them."""
+    def row(name):
+        cells = []
+        for threads in (2, 1):
+            r = results.get(f"{name}@{threads}")
+            cells.append("" if r is None else
+                         f"{r['ratio']:.3f} ({r['case_ms']:.0f} / {r['baseline_ms']:.0f} ms)")
+        r = results.get(f"{name}@2") or results.get(f"{name}@1")
+        target = TARGETS.get(name)
+        best = min(results[f"{name}@{t}"]["ratio"] for t in (1, 2)
+                   if f"{name}@{t}" in results)
+        met = "" if target is None else ("met" if best <= target else "missed")
+        path = r.get("compute_path", "blocks")
+        return (f"| {describe(r)} | {r['density']:g} | {r['block']} | {path} vs "
+                f"{r['baseline']} | {cells[0]} | {cells[1]} | "
+                f"{'' if target is None else f'<= {target:.2f}'} | {met} |")
+
+    lines = ["| case | density | b | path vs baseline | 2 threads: ratio (ms) "
+             "| 1 thread | target | |", "|---|---:|---:|---|---:|---:|---:|---|"]
+    lines += [row(n) for n in REPORT_ORDER if any(f"{n}@{t}" in results for t in (1, 2))]
+    lines += ["", "| b | " + " | ".join(f"{d:g}" for d in (0.05, 0.1, 0.2, 0.33, 0.5, 0.75, 1.0))
+              + " |", "|---:|" + "---:|" * 7]
+    for b in (8, 16, 32):
+        cells = []
+        for d in (0.05, 0.1, 0.2, 0.33, 0.5, 0.75, 1.0):
+            name = ({0.1: "lm_0.1", 0.33: "lm_0.33"}.get(d) if b == 32
+                    else None) or f"curve_b{b}_{d}"
+            r = results.get(f"{name}@2")
+            cells.append("" if r is None else f"{r['ratio']:.2f}")
+        lines.append(f"| {b} | " + " | ".join(cells) + " |")
+    lines += ["", "| product | density | blocks / masked-dense |", "|---|---:|---:|"]
+    for name in sorted(k for k in results if k.startswith("product_")):
+        r = results[name]
+        lines.append(f"| {describe(r)} | {r['density']:g} | {r['ratio']:.2f} |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -259,8 +375,29 @@ def main():
     parser.add_argument("--only", nargs="+", choices=sorted(cases()), default=None)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" /
                                              "sparse_speed.json"))
+    parser.add_argument("--parts", action="store_true",
+                        help="time the parts of one block product (see `parts`) "
+                             "at densities 0.1 and 0.47, b 8 and 32; print JSON")
+    parser.add_argument("--report", action="store_true",
+                        help="print the JSON's tables (markdown); run nothing")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.report:
+        print(report(json.loads(pathlib.Path(args.out).read_text())))
+        return
+    if args.parts:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        out = pathlib.Path(args.out)
+        results = json.loads(out.read_text()) if out.exists() else {}
+        for units, density, block in ((640, 0.1, 32), (640, 0.1, 8), (832, 0.47, 32),
+                                      (640, 0.33, 32)):
+            key = f"parts_{units}_{density}_b{block}@{args.threads}"
+            results[key] = parts(units, density, block)
+            print(key, json.dumps(results[key]), flush=True)
+        out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+        return
     if args.one:
         print(json.dumps(run_one(args.one, args)))
         return

@@ -68,6 +68,8 @@ def test_readme_code_blocks_run(tmp_path, monkeypatch, capsys):
     assert not [w for w in caught if "`shuffle=True` was passed" in str(w.message)]
     printed = capsys.readouterr().out
     assert "[4, 8, 12]" in printed  # the custom loop's updates, as shown
+    # Issue 19: the block path's example, on it and at constant fan-in.
+    assert "['kernel', 'recurrent_kernel']\n[2]\n" in printed
     assert "computes in mixed_bfloat16" in printed
     assert "{'train': 9595, 'test': 1067}" in printed  # the MR folds, as shown
     # Issue 21: the corpora as distributed (CR, AG News, TREC's raw files).
