@@ -277,10 +277,11 @@ def _prune_and_grow(weight, mask, grow_input, drop_fraction, seed, gates=1,
 
     # A block's score is its sum, scaled as if it were whole: a partial
     # block competes by its mean like the others.
-    sums, sizes = masks.fan_in_block_sums(np.ones((rows, cols)), block[0], pad_gates) \
-        if fan_in else (None, None)
-    scale = None if not fan_in or np.all(sizes == block_size) else \
-        tf.constant(block_size / sizes, tf.float32)
+    scale = None
+    if fan_in:
+        _, sizes = masks.fan_in_block_sums(np.ones((rows, cols)), block[0], pad_gates)
+        if not np.all(sizes == block_size):
+            scale = tf.constant(block_size / sizes, tf.float32)
 
     def reduce(x):
         grid = block_reduce(pad(x), block)

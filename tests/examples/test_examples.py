@@ -714,8 +714,19 @@ def test_cpu_profile_is_the_full_protocol_grid(reproduce):
         "ptb_lstm_small_tfmot_0.67",
         "ptb_lstm_small_static_0.9", "ptb_lstm_small_set_0.9",
         "ptb_lstm_small_rigl_0.9", "ptb_lstm_small_gradual_0.9",
+        "ptb_lstm_small_rigl_0.67_b8", "ptb_lstm_small_rigl_0.9_b8",
         *[f"{d}_{m}" for d in ("imdb", "sst2")
           for m in ("dense", "static_0.96", "set_0.96", "rigl_0.96")]]
+    # Issue 19: RigL with 8 x 8 blocks of constant fan-in, a row of its own.
+    blocked = [r for r in runs if r.block]
+    assert [(r.method, r.sparsity, r.label) for r in blocked] == [
+        ("rigl", 0.67, "rigl, 8x8 blocks"), ("rigl", 0.9, "rigl, 8x8 blocks")]
+    assert all(r.argv[r.argv.index("--block") + 1] == "8" for r in blocked)
+    records = {r.name: {"valid_perplexity": 100.0 + i} for i, r in enumerate(runs)}
+    assert reproduce._seeds(records, runs, "ptb", "lstm small", "rigl", 0.67) == [
+        records["ptb_lstm_small_rigl_0.67"], records["ptb_lstm_small_rigl_0.67_seed1"]]
+    assert reproduce._seeds(records, runs, "ptb", "lstm small", "rigl", 0.9, block=8) == [
+        records["ptb_lstm_small_rigl_0.9_b8"]]
     for run in runs:
         if run.kind == "ptb":
             # The size's own 13 epochs over the whole training set.
@@ -844,3 +855,29 @@ def test_reproduce_executes_a_run_in_a_subprocess(reproduce, tmp_path):
     assert reproduce.execute(bad, tmp_path / "results" / "bad.json",
                              tmp_path / "runs") is None
     assert not (tmp_path / "results" / "bad.json").exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--block", "1"], "--block must be an int >= 2"),
+    (["--compute-path", "blocks"], "--compute-path blocks computes from B x B blocks"),
+])
+def test_ptb_block_flags_are_checked(ptb_lm, argv, message):
+    with pytest.raises(ptb_lm.UsageError, match=message):
+        ptb_lm.parse_args(["--size", "tiny", *argv])
+
+
+def test_ptb_block_flag_builds_constant_fan_in_lstms_on_the_block_path(ptb_lm):
+    # Issue 19: --block 8 on the tiny LSTM (32 units: 4 block rows), RigL at
+    # 0.67 with Erdos-Renyi; the recurrent kernels keep constant fan-in.
+    from keras_sparse_rnn import masks
+
+    args = ptb_lm.parse_args(["--size", "tiny", "--method", "rigl", "--sparsity", "0.67",
+                              "--block", "8", "--compute-path", "blocks"])
+    model = ptb_lm.build_model(args, ptb_lm.size_config(args), 50)
+    for i in range(2):
+        cell = model.get_layer(f"lstm_{i}").cell
+        assert cell.block == (8, 8) and cell.compute_path == "blocks"
+        assert cell.block_path_weights() == ["kernel", "recurrent_kernel"]
+        for spec in cell.get_sparse_weight_info():
+            counts = masks.fan_in_counts(spec.mask.numpy(), spec.block_shape, 4)
+            assert len(set(counts.tolist())) == 1 and 1 <= counts[0] <= 4
