@@ -74,3 +74,26 @@ def test_streaming(kind, tmp_path):
     got = np.concatenate([s["output_0"] for s in steps], axis=1)
     expected = keras.ops.convert_to_numpy(model(x, training=False))
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+
+
+def test_constant_fan_in_blocks_export_sparse_without_densify(tmp_path):
+    # Issue 19: a model whose recurrent layer computes from its active 8 x 8
+    # blocks exports the masked kernels whole (the export traces the
+    # masked-dense path); an 8 x 8 block is also two 1 x 4 blocks along the
+    # input, so FULLY_CONNECTED reads the weights sparse, with no DENSIFY.
+    keras.utils.set_random_seed(11)
+    inputs = keras.Input((None,), dtype="int32", name="tokens")
+    x = SparseEmbedding(VOCAB, 16, sparsity=0.5, mask_seed=1)(inputs)
+    rec = SparseGRU(16, sparsity=0.5, block=(8, 8), compute_path="blocks",
+                    return_sequences=True, mask_seed=2, name="rec")
+    x = rec(x)
+    outputs = SparseDense(VOCAB, sparsity=0.5, block=(1, 4), mask_seed=3)(x)
+    model = keras.Model(inputs, outputs)
+    randomize_biases(model)
+    assert rec.cell.block_path_weights() == ["kernel", "recurrent_kernel"]
+    x = tokens((1, STEPS), seed=5)
+    expected = keras.ops.convert_to_numpy(model(x, training=False))
+    report = export_tflite(model, tmp_path / "blocks.tflite", sequence_length=STEPS)
+    assert "DENSIFY" not in report.ops and report.sparse_tensors == 3
+    got = run_tflite(report.path, tokens=x)["output_0"]
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
