@@ -1,4 +1,5 @@
-"""DynamicSparsity under tf.distribute.MirroredStrategy on two logical CPUs.
+"""DynamicSparsity under tf.distribute.MirroredStrategy on two logical CPUs
+(also with an LSTM on the block path).
 
 Logical devices must be configured before TensorFlow initializes, so the
 check runs in a fresh process. The train step is not XLA-compiled here:
@@ -53,14 +54,19 @@ SCRIPT = textwrap.dedent("""
             self.old = [replicas(m)[0] for _, m in ksr.sparse_weights(self.model)]
 
     out = {}
-    for grow in ["random", "gradient", "momentum"]:
+    for key in ["random", "gradient", "momentum", "gradient_blocks"]:
+        grow = key.split("_")[0]
+        # The last: RigL with the LSTM on the block path (4 x 4 blocks of
+        # constant fan-in, 2 of 4 per block column).
+        cell = (ksr.SparseLSTMCell(16, sparsity=0.5, block=(4, 4), mask_seed=2,
+                                   compute_path="blocks") if key.endswith("blocks")
+                else ksr.SparseLSTMCell(8, sparsity=0.7, mask_seed=2))
         with strategy.scope():
             keras.utils.set_random_seed(0)
             model = keras.Sequential([
                 keras.Input((6,), dtype="int32"),
-                ksr.SparseEmbedding(24, 8, sparsity=0.5, mask_seed=1),
-                keras.layers.RNN(ksr.SparseLSTMCell(8, sparsity=0.7, mask_seed=2),
-                                 return_sequences=True),
+                ksr.SparseEmbedding(24, cell.units, sparsity=0.5, mask_seed=1),
+                keras.layers.RNN(cell, return_sequences=True),
                 ksr.SparseDense(24, sparsity=0.5, mask_seed=3)])
             model.compile(keras.optimizers.SGD(0.5, momentum=0.9),
                           keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -83,7 +89,12 @@ SCRIPT = textwrap.dedent("""
                 np.all(a[b == 0] == 0) for a, b in zip(weights, masks)))
             result["counts"].append([int(first.sum()), int(masks[1].sum())])
             result["changed"].append(bool(np.any(masks[0] != first)))
-        out[grow] = result
+        if key.endswith("blocks"):
+            result["on_blocks"] = model.layers[1].cell.block_path_weights()
+            result["fan_in"] = [sorted(set(ksr.masks.fan_in_counts(
+                replicas(m)[0], (4, 4), 4).tolist()))
+                for _, m in ksr.sparse_weights(model.layers[1])]
+        out[key] = result
     print("RESULT " + json.dumps(out))
 """)
 
@@ -104,3 +115,6 @@ def test_masks_identical_on_every_replica():
         assert all(a == b for a, b in r["counts"]), grow
         assert r["changed"] == [True] * 4, grow
         assert r["newly"] > 0 and r["slots_checked"] == 4 * 3, grow
+    blocks = results["gradient_blocks"]
+    assert blocks["on_blocks"] == ["kernel", "recurrent_kernel"]
+    assert blocks["fan_in"] == [[2], [2]]
