@@ -766,7 +766,7 @@ def test_cpu_report_merges_seeds_and_shows_zaremba(reproduce, tmp_path):
             "| 2,700 | 3100 | 1.00 | 2 x 700 |") in text
     assert "| rigl | 0.67 | 1 | 125.00 | 120.00 | 1.016 |" in text
     assert "| Zaremba et al. (2014), dense | 0 | - | 120.7 | 114.5 | 0.981 |" in text
-    assert "3 of 21 runs done" in text
+    assert "3 of 23 runs done" in text  # 21, and RigL with 8 x 8 blocks at 0.67 and 0.9
 
 
 def test_cpu_bars_and_curves_use_the_mean_over_seeds(reproduce):
