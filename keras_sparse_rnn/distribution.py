@@ -119,7 +119,10 @@ def distribute_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
     counts are in blocks; block-sparse matrices beside unblocked ones get
     whole blocks and the unblocked ones the rest of the exact total; a matrix
     of constant fan-in blocks gets the nearest whole number of active blocks
-    per block column, the same in every column).
+    per block column, the same in every column. The total is then exact up to
+    that rounding, and, with blocks padded where b does not divide, up to the
+    partial blocks, whose weights count less than whole ones; with no
+    unblocked matrix to take the rest, each matrix keeps its nearest count).
     The sparse weights are re-initialized from their initializers and masked:
     call it after building the model and before training.
 

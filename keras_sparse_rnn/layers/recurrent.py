@@ -185,7 +185,7 @@ class SparseCellMixin(SparseLayerMixin):
         super().reset_dropout_mask()
 
     def _product(self, x, name, columns=None):
-        """`x @ weight` (or its `columns`, a slice of whole blocks), from the
+        """`x @ weight` (or its `columns`, a slice of whole gates), from the
         active blocks when the weight is on the block path, else the
         masked-dense product."""
         product = self._step_products.get(name)
