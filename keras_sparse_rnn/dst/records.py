@@ -47,9 +47,7 @@ def matrix_record(spec, out, expected, redistribution):
 
 def _fan_in_problem(spec, out):
     """What is wrong with a constant fan-in matrix's update, or None."""
-    rows, _ = masks_lib.fan_in_grid_shape(spec.weight.shape, spec.block_shape[0],
-                                          spec.gates)
-    k = masks_lib.fan_in(spec.layer.matrix_sparsity(spec.name), rows)
+    k, _ = spec.layer.fan_in(spec.name)
     counts = out["group_counts_after"].numpy()
     pruned, grown = int(out["pruned_blocks"].numpy()), int(out["grown_blocks"].numpy())
     if pruned != grown or np.any(counts != k):

@@ -356,6 +356,14 @@ class SparseLayerMixin:
             spec.mask.assign(mask.astype(weight.dtype))
             spec.weight.assign(weight * mask)
 
+    def fan_in(self, name):
+        """`(k, block rows)` of the constant fan-in weight `name`: the active
+        blocks each of its block columns has at the configured sparsity."""
+        spec = self._sparse_registry.specs[name]
+        rows, _ = masks_lib.fan_in_grid_shape(spec.weight.shape, spec.block_shape[0],
+                                              spec.gates)
+        return masks_lib.fan_in(self.matrix_sparsity(name), rows), rows
+
     def expected_active_count(self, name):
         spec = self._sparse_registry.specs[name]
         return masks_lib.expected_active_count(

@@ -128,9 +128,8 @@ class SparseCellMixin(SparseLayerMixin):
         for spec in self.get_sparse_weight_info():
             if not masks_lib.is_constant_fan_in(spec.block_shape):
                 continue
-            rows, _ = masks_lib.fan_in_grid_shape(spec.weight.shape,
-                                                  spec.block_shape[0], spec.gates)
-            density = masks_lib.fan_in(self.matrix_sparsity(spec.name), rows) / rows
+            k, rows = self.fan_in(spec.name)
+            density = k / rows
             if (self.compute_path == "blocks"
                     or density <= AUTO_MAX_DENSITY.get(spec.block_shape[0], 0.0)):
                 names.append(spec.name)
@@ -142,9 +141,7 @@ class SparseCellMixin(SparseLayerMixin):
         products = {}
         for name in self.block_path_weights():
             spec = self._sparse_registry.specs[name]
-            rows, _ = masks_lib.fan_in_grid_shape(spec.weight.shape,
-                                                  spec.block_shape[0], spec.gates)
-            k = masks_lib.fan_in(self.matrix_sparsity(name), rows)
+            k, _ = self.fan_in(name)
             if not tf.executing_eagerly():  # shapes a compiled function keeps
                 self._traced_fan_in[name] = max(k, self._traced_fan_in.get(name, 0))
             products[name] = block_path.BlockProduct(
@@ -154,13 +151,10 @@ class SparseCellMixin(SparseLayerMixin):
 
     def set_configured_sparsity(self, name, sparsity):
         super().set_configured_sparsity(name, sparsity)
-        spec = self._sparse_registry.specs[name]
         traced = self._traced_fan_in.get(name)
         if traced is None:
             return
-        rows, _ = masks_lib.fan_in_grid_shape(spec.weight.shape,
-                                              spec.block_shape[0], spec.gates)
-        k = masks_lib.fan_in(self.matrix_sparsity(name), rows)
+        k, _ = self.fan_in(name)
         if k > traced:
             warnings.warn(
                 f"{self._description()}: '{name}' now has {k} active blocks per "

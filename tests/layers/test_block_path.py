@@ -95,7 +95,7 @@ def test_compute_path_argument_and_block_path_weights():
     assert len(cell.block_path_weights()) == 3
 
 
-def test_auto_is_masked_dense_below_no_measured_threshold(monkeypatch):
+def test_auto_follows_the_density_threshold(monkeypatch):
     from keras_sparse_rnn.layers import recurrent
 
     cell = SparseLSTMCell(UNITS, sparsity=0.5, block=(B, B), mask_seed=0)
