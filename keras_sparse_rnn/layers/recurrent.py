@@ -75,7 +75,7 @@ def gate_inputs(x, training, rate, mask_fn, gates):
         return [x] * gates
     masks = mask_fn(x)
     if not isinstance(masks, (list, tuple)):
-        masks = [masks] * gates
+        return [x * masks] * gates  # one mask: one product, shared
     return [x * m for m in masks]
 
 

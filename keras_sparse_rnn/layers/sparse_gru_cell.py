@@ -101,11 +101,9 @@ class SparseGRUCell(SparseCellMixin, keras.layers.GRUCell):
         h_tm1 = states[0] if nested else states
         u = self.units
         gates = [slice(g * u, (g + 1) * u) for g in range(3)]
-        count = 3 if self.implementation == 1 else 1
-        xs = gate_inputs(inputs, training, self.dropout, self.get_dropout_mask, count)
+        xs = gate_inputs(inputs, training, self.dropout, self.get_dropout_mask, 3)
         hs = gate_inputs(h_tm1, training, self.recurrent_dropout,
-                         self.get_recurrent_dropout_mask, count)
-        xs, hs = xs * (3 // count), hs * (3 // count)
+                         self.get_recurrent_dropout_mask, 3)
         input_bias = recurrent_bias = None
         if self.use_bias:
             input_bias = self.bias[0] if self.reset_after else self.bias
@@ -115,7 +113,7 @@ class SparseGRUCell(SparseCellMixin, keras.layers.GRUCell):
             y = self._product(x, name, cols)
             return y if bias is None else y + bias[cols]
 
-        if count == 1:  # implementation 2: the gates' products fused
+        if self.implementation == 2:  # the gates' products fused
             x_z, x_r, x_h = ops.split(
                 projected(xs[0], "kernel", slice(0, 3 * u), input_bias), 3, axis=-1)
             if self.reset_after:
