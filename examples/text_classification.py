@@ -125,8 +125,14 @@ def parse_args(argv=None):
                    help="a corpus without a test file: hold out this fraction "
                         "(seeded, stratified) instead of a fold")
     p.add_argument("--method", choices=METHODS, default="set")
-    p.add_argument("--sparsity", type=float, default=0.9,
-                   help="global fraction of zeros of the sparse matrices, in [0, 1)")
+    p.add_argument("--sparsity", type=float, default=None,
+                   help="global fraction of zeros of the sparse matrices, in [0, 1) "
+                        "(default: 0.9)")
+    p.add_argument("--active-params", type=int, default=None,
+                   help="instead of --sparsity: the sparsity at which the model "
+                        "trains this many parameters (biases and dense weights "
+                        "counted), e.g. a wide sparse model at a narrow dense "
+                        "one's count")
     p.add_argument("--distribution", choices=("erdos_renyi", "uniform"),
                    default=None,
                    help="how the sparsity is spread over the matrices; default "
@@ -135,6 +141,14 @@ def parse_args(argv=None):
                    help="initial fraction of active weights replaced per update")
     p.add_argument("--update-every-steps", type=int, default=None,
                    help="topology update every N steps (default: every epoch)")
+    p.add_argument("--block", type=int, default=None,
+                   help="square blocks of B x B weights with constant fan-in on the "
+                        "LSTM's kernels")
+    p.add_argument("--compute-path", choices=("auto", "masked_dense", "blocks"),
+                   default="auto",
+                   help="how the LSTM computes its products: from the active "
+                        "blocks ('blocks', needs --block), masked-dense, or 'auto' "
+                        "(the layer's measured rule)")
     p.add_argument("--bidirectional", action="store_true")
     p.add_argument("--units", type=int, default=128)
     p.add_argument("--embedding-dim", type=int, default=128)
@@ -169,12 +183,26 @@ def parse_args(argv=None):
     p.add_argument("--no-save", action="store_true", help="skip model.keras")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     args = p.parse_args(argv)
-    if not 0.0 <= args.sparsity < 1.0:
+    if args.active_params is not None:
+        if args.sparsity is not None:
+            raise UsageError("give --sparsity or --active-params, not both")
+        if args.method == "dense":
+            raise UsageError("--active-params sets a sparse model's sparsity: "
+                             "not with --method dense")
+        if args.active_params < 1:
+            raise UsageError(f"--active-params must be >= 1, got {args.active_params}")
+    elif args.sparsity is None:
+        args.sparsity = 0.9
+    if args.sparsity is not None and not 0.0 <= args.sparsity < 1.0:
         raise UsageError(f"--sparsity must be in [0, 1), got {args.sparsity}")
     if args.method == "dense":
         args.sparsity = 0.0  # dense means no zeros; say so in the outputs
     elif args.sparsity == 0.0:
         raise UsageError(f"--method {args.method} needs --sparsity > 0")
+    if args.block is not None and args.block < 2:
+        raise UsageError(f"--block must be an int >= 2 (B x B blocks), got {args.block}")
+    if args.compute_path == "blocks" and args.block is None:
+        raise UsageError("--compute-path blocks computes from B x B blocks: give --block")
     ptb_lm.resolve_distribution(args)
     if not 0.0 < args.drop_fraction < 1.0:
         raise UsageError(f"--drop-fraction must be in (0, 1), got {args.drop_fraction}")
@@ -345,19 +373,26 @@ def build_model(args, vocab_size, num_classes):
     import keras_sparse_rnn as ksr
 
     # Gradual pruning starts dense; the others start at the target sparsity
-    # (re-distributed over the matrices below).
-    sparse = 0.0 if args.method == "gradual" else args.sparsity
+    # (re-distributed over the matrices below). With --active-params the
+    # sparsity comes from the built model's counts (below).
+    if args.method == "gradual":
+        sparse = 0.0
+    else:  # any sparsity for now when --active-params sets it below
+        sparse = 0.5 if args.sparsity is None else args.sparsity
+    blocks = {} if args.block is None else dict(block=(args.block, args.block))
     inputs = keras.Input((args.sequence_length,), dtype="int32", name="token_ids")
     x = ksr.SparseEmbedding(vocab_size, args.embedding_dim, sparsity=sparse,
                             mask_zero=True, mask_seed=args.seed, name="embedding")(inputs)
     lstm = ksr.SparseLSTM(args.units, sparsity=sparse, mask_seed=args.seed + 1,
-                          name="lstm")
+                          compute_path=args.compute_path, **blocks, name="lstm")
     if args.bidirectional:
         lstm = keras.layers.Bidirectional(lstm, name="bidirectional")
     x = lstm(x)
     logits = ksr.SparseDense(num_classes, sparsity=sparse, mask_seed=args.seed + 2,
                              name="classifier")(x)
     model = keras.Model(inputs, logits, name=f"{args.dataset}_lstm")
+    if args.active_params is not None:
+        args.sparsity = ksr.sparsity_for_active_params(model, args.active_params)
     if args.method not in ("dense", "gradual"):
         ksr.distribute_sparsity(model, args.sparsity, args.distribution)
     return model

@@ -1,7 +1,8 @@
 """Sparse-from-scratch training of recurrent networks for Keras 3."""
 
 from keras_sparse_rnn import datasets, dst, export, optimizers
-from keras_sparse_rnn.distribution import distribute_sparsity, plan_sparsity
+from keras_sparse_rnn.distribution import (distribute_sparsity, plan_sparsity,
+                                         sparsity_for_active_params)
 from keras_sparse_rnn.dst import DynamicSparsity
 from keras_sparse_rnn.export import ExportError, export_tflite
 from keras_sparse_rnn.layers import (

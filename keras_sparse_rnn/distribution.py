@@ -100,11 +100,22 @@ def _counts(sizes, block_sizes, densities, sparsity):
             left -= counts[i] * b
     if not free:  # every matrix blocked: each its nearest whole count
         return counts
-    ideal = sum(densities[i] * sizes[i] for i in free)
-    scale = left / ideal if ideal else 0.0
+    # The unblocked ones share the rest in proportion to their densities; one
+    # that would exceed density 1 is made dense and the rest re-scaled (as
+    # erdos_renyi_densities does), so a small output layer cannot strand
+    # weights that no other matrix takes.
+    full = set()
+    while True:
+        rest = [i for i in free if i not in full]
+        ideal = sum(densities[i] * sizes[i] for i in rest)
+        scale = (left - sum(sizes[i] for i in full)) / ideal if ideal else 0.0
+        over = {i for i in rest if densities[i] * scale > 1.0}
+        if not over:
+            break
+        full |= over
     free_counts = exact_counts(
         [sizes[i] for i in free],
-        [min(1.0, densities[i] * scale) for i in free], left)
+        [1.0 if i in full else densities[i] * scale for i in free], left)
     for i, c in zip(free, free_counts):
         counts[i] = c
     return counts
@@ -205,3 +216,42 @@ def plan_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
         else:
             result.setdefault(key, []).append(value)
     return result
+
+
+def sparsity_for_active_params(model, active_params):
+    """The global sparsity at which `model` trains `active_params` parameters.
+
+    For comparisons at equal parameters (a wide sparse model against a
+    narrow dense one): the parameters are counted as `sparsity_summary`'s
+    `total_params` counts them, the active weights of the sparse matrices
+    plus every other trainable weight and bias whole. Pass the result to
+    `distribute_sparsity`, which then keeps exactly
+    `round((1 - sparsity) * total)` active sparse weights (up to the block
+    rounding it describes), so the model's count lands on `active_params`.
+
+    Args:
+        model: a built `keras.Model` (or layer) with sparse layers.
+        active_params: the parameter count wanted, an int above the model's
+            parameters outside its sparse matrices and at most its dense count.
+
+    Returns:
+        A float in [0, 1).
+
+    Example:
+
+    >>> sparsity = sparsity_for_active_params(wide_model, 4_651_600)
+    >>> distribute_sparsity(wide_model, sparsity, "erdos_renyi")
+    """
+    if isinstance(active_params, bool) or not isinstance(active_params, (int, np.integer)):
+        raise ValueError(f"active_params must be an int, got {active_params!r}")
+    specs = sparse_weight_info(model)  # raises if the model has none
+    sparse_ids = {id(s.weight) for s in specs}
+    sparse_total = sum(int(np.prod(s.weight.shape)) for s in specs)
+    fixed = sum(int(np.prod(v.shape)) for v in model.trainable_weights
+                if id(v) not in sparse_ids)
+    if not fixed < active_params <= fixed + sparse_total:
+        raise ValueError(
+            f"active_params must be in ({fixed:,}, {fixed + sparse_total:,}] for this "
+            f"model ({fixed:,} parameters outside its sparse matrices, "
+            f"{sparse_total:,} in them), got {int(active_params):,}")
+    return 1.0 - (int(active_params) - fixed) / sparse_total

@@ -124,3 +124,75 @@ def test_bad_input():
         distribute_sparsity(model, 0.5, per_gate=1)
     with pytest.raises(ValueError, match="has no sparse layer"):
         distribute_sparsity(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]), 0.5)
+
+
+def _wide_classifier(block=None):
+    # A text classifier's shape: embedding, LSTM of constant fan-in blocks, and
+    # an output layer so small that Erdos-Renyi wants it denser than dense.
+    from keras_sparse_rnn import SparseEmbedding
+
+    blocks = {} if block is None else dict(block=(block, block))
+    return keras.Sequential([
+        keras.Input((5,), dtype="int32"),
+        SparseEmbedding(300, 16, sparsity=0.5, mask_seed=0),
+        SparseLSTM(16, sparsity=0.5, mask_seed=1, **blocks),
+        SparseDense(2, sparsity=0.5, mask_seed=2)])
+
+
+def test_blocks_beside_an_output_layer_that_erdos_renyi_makes_dense():
+    # A wide text classifier: embedding 20,000 x 512, an LSTM of 16 x 16 blocks
+    # with constant fan-in, and a 512 x 2 output layer that Erdos-Renyi makes
+    # dense. The kernels' whole blocks fall short of their share; the rest must
+    # go to the embedding, not to the full output layer (it once raised
+    # "Cannot place ... active weights").
+    from keras_sparse_rnn.distribution import _counts
+
+    shapes = [(20000, 512), (512, 2048), (512, 2048), (512, 2)]
+    sparsity = 0.78
+    densities = erdos_renyi_densities(shapes, sparsity)
+    assert densities[3] == 1.0
+    sizes = [20000 * 512, 32 * 128, 32 * 128, 1024]  # the kernels in blocks
+    block_sizes = [1, 256, 256, 1]
+    counts = _counts(sizes, block_sizes, densities, sparsity)
+    weights = [c * b for c, b in zip(counts, block_sizes)]
+    assert sum(weights) == round(0.22 * sum(n * b for n, b in zip(sizes, block_sizes)))
+    assert counts[3] == 1024
+    assert counts[1] == counts[2] == round(densities[1] * 32 * 128)
+    # Small numbers by hand: 2 of 10 blocks of 64 (128 weights), so 142 of the
+    # 270 weights are left: 10 fill the small matrix, 132 go to the big one.
+    assert _counts([10, 1000, 10], [64, 1, 1], [0.25, 0.1, 1.0], 1 - 270 / 1650) \
+        == [2, 132, 10]
+
+
+@pytest.mark.parametrize("block", [None, 8])
+def test_sparsity_for_active_params(block):
+    from keras_sparse_rnn import sparsity_for_active_params, sparsity_summary
+
+    model = _wide_classifier(block)
+    # Outside the sparse matrices: the LSTM's bias (64) and the output's (2).
+    sparse_total = 300 * 16 + 2 * 16 * 64 + 16 * 2
+    target = 66 + sparse_total // 4
+    sparsity = sparsity_for_active_params(model, target)
+    assert sparsity == pytest.approx(1 - (target - 66) / sparse_total, abs=1e-12)
+    distribute_sparsity(model, sparsity)
+    counted = sparsity_summary(model, print_fn=None).total_params
+    if block is None:
+        assert counted == target
+    else:  # whole blocks on the LSTM, the rest exact elsewhere
+        assert abs(counted - target) <= 1
+
+
+def test_sparsity_for_active_params_bad_input():
+    from keras_sparse_rnn import sparsity_for_active_params
+
+    model = _wide_classifier()
+    with pytest.raises(ValueError, match=r"active_params must be in \(66, 6,946\]"):
+        sparsity_for_active_params(model, 66)
+    with pytest.raises(ValueError, match=r"must be in \(66, 6,946\].*got 6,947"):
+        sparsity_for_active_params(model, 6947)
+    with pytest.raises(ValueError, match="active_params must be an int, got 1.5"):
+        sparsity_for_active_params(model, 1.5)
+    with pytest.raises(ValueError, match="has no sparse layer"):
+        sparsity_for_active_params(
+            keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]), 10)
+    assert sparsity_for_active_params(model, 6946) == 0.0

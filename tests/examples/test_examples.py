@@ -376,6 +376,47 @@ def test_imdb_without_validation_split_trains_on_every_review(text_clf, tmp_path
     assert args.valid_fraction == 0.0
 
 
+def test_wide_sparse_at_a_dense_models_parameter_count(text_clf, tmp_path):
+    # The dense 8/8 classifier of a V-word vocabulary trains 8V + 544 + 18
+    # parameters (embedding, LSTM, output); the 16/16 one is trained at that
+    # count, its LSTM in 8 x 8 blocks computed from the active blocks.
+    common = ["--dataset", "imdb", "--max-train-examples", "100", "--max-eval-examples",
+              "50", "--valid-fraction", "0", "--epochs", "1", "--sequence-length", "16",
+              "--batch-size", "50", "--max-tokens", "500", "--no-save", "--verbose", "0"]
+    dense, wide = tmp_path / "dense", tmp_path / "wide"
+    assert text_clf.main([*common, "--method", "dense", "--units", "8",
+                          "--embedding-dim", "8", "--out-dir", str(dense)]) == 0
+    record = json.loads((dense / "history.json").read_text())
+    vocab, target = record["vocab_size"], record["active_params"]
+    assert target == 8 * vocab + 562
+    assert text_clf.main([*common, "--method", "set", "--active-params", str(target),
+                          "--units", "16", "--embedding-dim", "16", "--block", "8",
+                          "--compute-path", "blocks", "--jit-compile", "true",
+                          "--out-dir", str(wide)]) == 0
+    record = json.loads((wide / "history.json").read_text())
+    assert record["vocab_size"] == vocab
+    assert abs(record["active_params"] - target) <= 0.01 * target
+    sparse_total = 16 * vocab + 2 * 16 * 64 + 16 * 2
+    assert record["dense_params"] == sparse_total + 64 + 2
+    assert record["args"]["sparsity"] == pytest.approx(1 - (target - 66) / sparse_total)
+    summary = json.loads((wide / "summary.json").read_text())
+    # embedding, LSTM kernel and recurrent kernel, classifier
+    assert [m["compute"] for m in summary["matrices"]] == [
+        "masked_dense", "blocks", "blocks", "masked_dense"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--sparsity", "0.5", "--active-params", "10"], "not both"),
+    (["--method", "dense", "--active-params", "10"], "not with --method dense"),
+    (["--active-params", "0"], "--active-params must be >= 1, got 0"),
+    (["--compute-path", "blocks"], "give --block"),
+    (["--block", "1"], "--block must be an int >= 2"),
+])
+def test_text_classification_width_flags_are_checked(text_clf, argv, message):
+    with pytest.raises(text_clf.UsageError, match=re.escape(message)):
+        text_clf.parse_args(argv)
+
+
 def test_sst2_bidirectional_gradual_tiny(text_clf, tmp_path):
     out = tmp_path / "sst2"
     assert text_clf.main(["--dataset", "sst2", "--method", "gradual", "--sparsity",
