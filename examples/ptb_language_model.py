@@ -17,8 +17,9 @@ perplexities and topology-update logs), `summary.txt` and `summary.json`
 (the sparsity report), and `model.tflite` unless `--no-export`.
 
 A run survives interruption: at each epoch end the model, the optimizer and
-the topology-update state go to `<out-dir>/backup` (`EpochBackup`, written
-atomically) with the epoch logs so far (`RunLog`); the same command started
+the topology-update state go to `<out-dir>/backup` (written atomically) with
+the epoch logs so far (`keras_sparse_rnn.training`'s `epoch_backup` and
+`run_log`, the run helpers the examples share); the same command started
 again after a kill resumes from the last completed epoch and ends as an
 uninterrupted run would (`--no-backup` turns this off). The backup is
 deleted once the run has finished.
@@ -35,7 +36,6 @@ import math
 import os
 import pathlib
 import sys
-import time
 
 # Zaremba's settings. `tiny` is for smoke tests only.
 SIZES = {
@@ -258,16 +258,12 @@ def size_config(args):
 
 
 def keras_learning_rate(args, config):
-    """Zaremba's learning rate for Keras' loss.
+    """Zaremba's learning rate for Keras' mean loss: the summed loss's
+    (`--learning-rate`, else the size's) times the BPTT length (see
+    `keras_sparse_rnn.training.mean_loss_learning_rate`)."""
+    from keras_sparse_rnn.training import mean_loss_learning_rate
 
-    Zaremba et al. sum the cross-entropy over the BPTT steps (averaging it
-    over the batch only); Keras' loss is the mean over both, `bptt` times
-    smaller, and so is its gradient. The same SGD update therefore needs
-    `lr * bptt`, and the same gradient clipping a global norm of
-    `clip / bptt` (Selfish-RNN's lr 40 and clip 0.25 with BPTT 35 are this
-    conversion). The reported losses stay per token: perplexity = exp(loss).
-    """
-    return (args.learning_rate or config["lr"]) * config["bptt"]
+    return mean_loss_learning_rate(args.learning_rate or config["lr"], config["bptt"])
 
 
 def make_optimizer(args, config):
@@ -312,162 +308,10 @@ class ZarembaSchedule:
         return _Schedule()
 
 
-def set_threads(threads):
-    """TensorFlow's thread pools (before any op runs); None keeps the default."""
-    if threads is not None:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-
-def time_budget(callback_base, minutes):
-    """A callback that stops training after `minutes` of wall time (at the
-    end of a batch). `callback_base` is `keras.callbacks.Callback` (or
-    tf_keras's)."""
-    deadline = time.monotonic() + 60 * minutes
-
-    class TimeBudget(callback_base):
-        def on_train_batch_end(self, batch, logs=None):
-            if time.monotonic() > deadline:
-                self.model.stop_training = True
-
-    return TimeBudget()
-
-
-def write_json_atomic(path, value):
-    """Writes JSON to `path` through a temporary file: a kill leaves the old
-    file or the new one, never half of one."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1))
-    os.replace(tmp, path)
-
-
-def run_log(callback_base, path):
-    """A callback that keeps the epoch logs of a run across interruptions.
-
-    At each epoch end it appends the epoch's logs (as other callbacks left
-    them: put it after them) and the training seconds so far to `path`. When
-    a resumed `fit` begins at epoch `e` (the backup's), the entries from `e`
-    on are dropped: an epoch logged after the last backup is trained again.
-    `callback_base` is `keras.callbacks.Callback` (or tf_keras's).
-    """
-    path = pathlib.Path(path)
-
-    class RunLog(callback_base):
-        def __init__(self):
-            super().__init__()
-            self.entries = []
-            self.resumed_at = None
-            self._base_seconds = 0.0
-            self._start = None
-
-        def on_train_begin(self, logs=None):
-            self.entries = (json.loads(path.read_text())["epochs"]
-                            if path.is_file() else [])
-            self._start = None
-
-        def on_epoch_begin(self, epoch, logs=None):
-            if self._start is None:  # the first epoch of this `fit`
-                self.entries = [e for e in self.entries if e["epoch"] < epoch]
-                self.resumed_at = epoch if epoch > 0 else None
-                self._base_seconds = self.entries[-1]["seconds"] if self.entries else 0.0
-                self._start = time.monotonic()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.entries.append({
-                "epoch": epoch,
-                "seconds": self._base_seconds + time.monotonic() - self._start,
-                "logs": {k: float(v) for k, v in (logs or {}).items()}})
-            write_json_atomic(path, {"epochs": self.entries})
-
-        def history(self):
-            """`{metric: [value per epoch]}` over every epoch of the run."""
-            out = {}
-            for entry in self.entries:
-                for k, v in entry["logs"].items():
-                    out.setdefault(k, []).append(v)
-            return out
-
-        def seconds(self):
-            return self.entries[-1]["seconds"] if self.entries else 0.0
-
-    return RunLog()
-
-
-def epoch_backup(backup_dir):
-    """`keras.callbacks.BackupAndRestore` whose checkpoint is never half written.
-
-    Keras writes `latest.weights.h5` and then `training_metadata.json` in
-    place: a kill between the two, or during either, leaves weights of one
-    epoch with the epoch number of another, or a truncated file. Here each
-    epoch's weights go to their own file (through a temporary name) and the
-    metadata, replaced atomically last, names the file to load; the previous
-    epoch's file is deleted only after that. The weights file holds the
-    model's variables, so the optimizer's slots and iterations and the
-    DynamicSparsity / GradualPruning state (kept in variables) resume too.
-    Put it last in the callbacks, so that the checkpoint of an epoch includes
-    the topology update at its end.
-    """
-    import keras
-
-    class EpochBackup(keras.callbacks.BackupAndRestore):
-        def _load_model(self):
-            meta_path = pathlib.Path(self._training_metadata_path)
-            if not meta_path.is_file():
-                return
-            meta = json.loads(meta_path.read_text())
-            optimizer = self.model.optimizer
-            if optimizer is not None and not optimizer.built:
-                optimizer.build(self.model.trainable_variables)
-            self.model.load_weights(str(pathlib.Path(self.backup_dir) / meta["weights"]))
-            self.model._initial_epoch = meta["epoch"]
-
-        def _save_model(self):
-            folder = pathlib.Path(self.backup_dir)
-            folder.mkdir(parents=True, exist_ok=True)
-            name = f"epoch-{self._current_epoch}.weights.h5"
-            # Keras wants the ".weights.h5" ending, so the temporary name keeps it.
-            tmp = folder / f"tmp-{name}"
-            self.model.save_weights(str(tmp), overwrite=True)
-            os.replace(tmp, folder / name)
-            write_json_atomic(self._training_metadata_path, {
-                "epoch": self._current_epoch, "batch": self._last_batch_seen,
-                "weights": name})
-            for old in folder.glob("*.weights.h5"):
-                if old.name != name:
-                    old.unlink()
-
-    return EpochBackup(str(backup_dir), delete_checkpoint=True)
-
-
-def lm_datasets(splits, config, train_batches=None):
-    """`[(dataset, batches)]` of the train, valid and test ids.
-
-    Zaremba's batches (`batchify`: `config["batch"]` contiguous streams,
-    windows of `config["bptt"]`); the training set is cut to its first
-    `train_batches` batches when given (a fixed slice for short runs).
-    """
-    from keras_sparse_rnn.datasets import batchify, num_batches
-
-    out = []
-    for name, ids, limit in zip(("train", "valid", "test"), splits,
-                                (train_batches, None, None)):
-        try:
-            ds = batchify(ids, config["batch"], config["bptt"])
-        except ValueError as e:  # a split too short for one batch
-            raise UsageError(f"the {name} split: {e}") from None
-        n = num_batches(len(ids), config["batch"], config["bptt"])
-        if limit is not None and limit < n:
-            ds, n = ds.take(limit), limit
-        out.append((ds.prefetch(2), n))
-    return out
-
-
 def make_callbacks(args, config, steps_per_epoch, epochs, grow_data):
     import keras
     import keras_sparse_rnn as ksr
+    from keras_sparse_rnn import training
 
     class ResetStates(keras.callbacks.Callback):
         """Each epoch and each evaluation starts from zero states."""
@@ -506,24 +350,8 @@ def make_callbacks(args, config, steps_per_epoch, epochs, grow_data):
     if args.optimizer == "sntasgd":
         callbacks.append(ksr.optimizers.SNTASGDTrigger(monitor="val_loss"))
     if args.time_budget:
-        callbacks.append(time_budget(keras.callbacks.Callback, args.time_budget))
+        callbacks.append(training.time_budget(args.time_budget))
     return callbacks
-
-
-def kill_after_epoch_for_tests(callback_base):
-    """`$KSR_TEST_KILL_AFTER_EPOCH=N`: SIGKILL this process once epoch N (1-based)
-    has ended and been backed up; the resume test's real crash."""
-    value = os.environ.get("KSR_TEST_KILL_AFTER_EPOCH")
-    if not value:
-        return []
-    import signal
-
-    class Kill(callback_base):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch + 1 == int(value):
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    return [Kill()]
 
 
 @dataclasses.dataclass
@@ -540,9 +368,10 @@ class RunResult:
 
 def train(args):
     import keras
+    from keras_sparse_rnn import training
     from keras_sparse_rnn.datasets import load_corpus, ptb
 
-    set_threads(args.threads)
+    training.set_threads(args.threads)
     keras.utils.set_random_seed(args.seed)
     config = size_config(args)
     epochs = args.epochs or config["epochs"]
@@ -556,8 +385,12 @@ def train(args):
     except (FileNotFoundError, ValueError) as e:  # missing, empty or malformed
         raise UsageError(str(e)) from None
 
-    (train_ds, steps_per_epoch), (valid_ds, _), (test_ds, _) = lm_datasets(
-        (train_ids, valid_ids, test_ids), config, args.steps_per_epoch)
+    try:
+        (train_ds, steps_per_epoch), (valid_ds, _), (test_ds, _) = training.lm_datasets(
+            (train_ids, valid_ids, test_ids), config["batch"], config["bptt"],
+            args.steps_per_epoch)
+    except ValueError as e:  # a split too short for one batch
+        raise UsageError(str(e)) from None
     try:
         model = build_model(args, config, len(vocab))
     except ValueError as e:  # e.g. a sparsity that leaves a matrix empty
@@ -571,11 +404,11 @@ def train(args):
     callbacks = make_callbacks(args, config, steps_per_epoch, epochs, grow_data)
     out = pathlib.Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    log = run_log(keras.callbacks.Callback, out / "epochs.json")
+    log = training.run_log(out / "epochs.json")
     callbacks.append(log)
     if not args.no_backup:
-        callbacks.append(epoch_backup(out / "backup"))
-    callbacks += kill_after_epoch_for_tests(keras.callbacks.Callback)
+        callbacks.append(training.epoch_backup(out / "backup"))
+    callbacks += training.kill_after_epoch_for_tests()
     # shuffle=False: the batches are consecutive text (stateless BPTT windows
     # in order); fit's default shuffle=True would only warn that it ignores a
     # tf.data.Dataset, on every call.

@@ -46,9 +46,6 @@ import pathlib
 import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import ptb_language_model as ptb_lm  # noqa: E402  (imports no TensorFlow at the top)
-
 METHODS = ("dense", "static", "set", "rigl", "snfs", "gradual")
 # Every corpus the loaders read: its folder under --data-dir or
 # $KERAS_SPARSE_RNN_DATA, its files ("train" only: no split, then --folds /
@@ -86,7 +83,8 @@ for _options in DATASETS.values():
     _options.setdefault("split_punctuation", True)
 
 
-UsageError = ptb_lm.UsageError  # a user error: printed without a traceback, exit 2
+class UsageError(Exception):
+    """A user error: printed without a traceback, exit code 2."""
 
 
 def parse_args(argv=None):
@@ -203,7 +201,7 @@ def parse_args(argv=None):
         raise UsageError(f"--block must be an int >= 2 (B x B blocks), got {args.block}")
     if args.compute_path == "blocks" and args.block is None:
         raise UsageError("--compute-path blocks computes from B x B blocks: give --block")
-    ptb_lm.resolve_distribution(args)
+    resolve_distribution(args)
     if not 0.0 < args.drop_fraction < 1.0:
         raise UsageError(f"--drop-fraction must be in (0, 1), got {args.drop_fraction}")
     for name, minimum in (("update_every_steps", 1), ("units", 1), ("embedding_dim", 1),
@@ -226,6 +224,22 @@ def parse_args(argv=None):
     if args.sequence_length is None:
         args.sequence_length = DATASETS[args.dataset]["sequence_length"]
     return args
+
+
+def resolve_distribution(args):
+    """Sets `args.distribution` to the one that runs, as the outputs record it
+    (as `ptb_language_model.py` does): none for dense, uniform for gradual
+    pruning (it prunes each matrix to the same sparsity, as tfmot),
+    Erdos-Renyi by default for the sparse methods."""
+    if args.method == "gradual":
+        if args.distribution == "erdos_renyi":
+            raise UsageError("--method gradual prunes each matrix to the same "
+                             "sparsity: give --distribution uniform or leave it out")
+        args.distribution = "uniform"
+    elif args.method == "dense":
+        args.distribution = None
+    elif args.distribution is None:
+        args.distribution = "erdos_renyi"
 
 
 def _check_corpus_flags(args):
@@ -399,8 +413,8 @@ def build_model(args, vocab_size, num_classes):
 
 
 def make_callbacks(args, steps_per_epoch, grow_data):
-    import keras
     import keras_sparse_rnn as ksr
+    from keras_sparse_rnn import training
 
     callbacks = []
     total = steps_per_epoch * args.epochs
@@ -422,7 +436,7 @@ def make_callbacks(args, steps_per_epoch, grow_data):
             final_sparsity=args.sparsity, initial_sparsity=0.0, begin_step=0,
             end_step=end_step, frequency=frequency))
     if args.time_budget:
-        callbacks.append(ptb_lm.time_budget(keras.callbacks.Callback, args.time_budget))
+        callbacks.append(training.time_budget(args.time_budget))
     return callbacks
 
 
@@ -432,8 +446,9 @@ def _float(value):
 
 def train(args):
     import keras
+    from keras_sparse_rnn import training
 
-    ptb_lm.set_threads(args.threads)
+    training.set_threads(args.threads)
     keras.utils.set_random_seed(args.seed)
     data = load_data(args)
     try:

@@ -45,8 +45,19 @@ import math  # noqa: E402
 import pathlib  # noqa: E402
 import sys  # noqa: E402
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import ptb_language_model as ptb_lm  # noqa: E402  (imports no TensorFlow at the top)
+# Zaremba et al.'s LSTM sizes: `SIZES` of `ptb_language_model.py`, whose
+# sparse runs this baseline is compared with (tests/examples check that the
+# two tables are equal). `tiny` is for smoke tests only.
+SIZES = {
+    "tiny": dict(units=32, layers=2, bptt=10, batch=20, dropout=0.0, init=0.1,
+                 lr=1.0, decay=0.5, decay_after=4, epochs=1, clip=5.0),
+    "small": dict(units=200, layers=2, bptt=20, batch=20, dropout=0.0, init=0.1,
+                  lr=1.0, decay=0.5, decay_after=4, epochs=13, clip=5.0),
+    "medium": dict(units=650, layers=2, bptt=35, batch=20, dropout=0.5, init=0.05,
+                   lr=1.0, decay=1 / 1.2, decay_after=6, epochs=39, clip=5.0),
+    "large": dict(units=1500, layers=2, bptt=35, batch=20, dropout=0.65, init=0.04,
+                  lr=1.0, decay=1 / 1.15, decay_after=14, epochs=55, clip=10.0),
+}
 
 # The weights tfmot prunes in this model: layer name -> weight names.
 PRUNED = {
@@ -56,8 +67,8 @@ PRUNED = {
 }
 
 
-# One class with ptb_language_model's: its helpers raise it too.
-UsageError = ptb_lm.UsageError
+class UsageError(Exception):
+    """A user error: printed without a traceback, exit code 2."""
 
 
 def parse_args(argv=None):
@@ -66,7 +77,7 @@ def parse_args(argv=None):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--cell", choices=("lstm",), default="lstm",
                    help="tfmot prunes tf_keras LSTMs; it has no RHN or GRU here")
-    p.add_argument("--size", choices=sorted(ptb_lm.SIZES), default="small")
+    p.add_argument("--size", choices=sorted(SIZES), default="small")
     p.add_argument("--sparsity", type=float, default=0.67,
                    help="final fraction of zeros of every pruned matrix, in (0, 1)")
     p.add_argument("--epochs", type=int, default=None,
@@ -191,20 +202,25 @@ def train(args):
             "(TF_USE_LEGACY_KERAS=1 must be set before TensorFlow is imported)")
     # The data module imports keras_sparse_rnn and so Keras 3; Keras 3 and
     # tf_keras live side by side, tf.keras stays tf_keras (checked above).
+    from keras_sparse_rnn import training
     from keras_sparse_rnn.datasets import ptb
     from keras_sparse_rnn.dst.schedules import gradual_schedule
 
-    ptb_lm.set_threads(args.threads)
+    training.set_threads(args.threads)
     tf_keras.utils.set_random_seed(args.seed)
-    config = dict(ptb_lm.SIZES[args.size])
+    config = dict(SIZES[args.size])
     epochs = args.epochs or config["epochs"]
     try:
         train_ids, valid_ids, test_ids, vocab = ptb.load_data(args.data_dir)
     except (FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from None
 
-    (train_ds, steps_per_epoch), (valid_ds, _), (test_ds, _) = ptb_lm.lm_datasets(
-        (train_ids, valid_ids, test_ids), config, args.steps_per_epoch)
+    try:
+        (train_ds, steps_per_epoch), (valid_ds, _), (test_ds, _) = training.lm_datasets(
+            (train_ids, valid_ids, test_ids), config["batch"], config["bptt"],
+            args.steps_per_epoch)
+    except ValueError as e:  # a split too short for one batch
+        raise UsageError(str(e)) from None
 
     model = build_model(tf_keras, args, config, len(vocab))
     frequency, end_step = gradual_schedule(steps_per_epoch * epochs)
@@ -220,7 +236,9 @@ def train(args):
         return layer
 
     model = tf_keras.models.clone_model(model, clone_function=wrap)
-    lr = ptb_lm.keras_learning_rate(args, config)
+    # Zaremba's learning rate for tf_keras's mean loss (as ptb_language_model.py).
+    lr = training.mean_loss_learning_rate(args.learning_rate or config["lr"],
+                                          config["bptt"])
     optimizer = tf_keras.optimizers.SGD(learning_rate=lr,
                                         global_clipnorm=config["clip"] / config["bptt"])
     jit = {"auto": None, "true": True, "false": False}[args.jit_compile]
@@ -262,16 +280,17 @@ def train(args):
 
     callbacks = [ResetStates(), Schedule(), tfmot.sparsity.keras.UpdatePruningStep()]
     if args.time_budget:
-        callbacks.append(ptb_lm.time_budget(tf_keras.callbacks.Callback, args.time_budget))
+        callbacks.append(training.time_budget(args.time_budget,
+                                              tf_keras.callbacks.Callback))
     out = pathlib.Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    log = ptb_lm.run_log(tf_keras.callbacks.Callback, out / "epochs.json")
+    log = training.run_log(out / "epochs.json", tf_keras.callbacks.Callback)
     callbacks.append(log)
     if not args.no_backup:
         # A CheckpointManager's checkpoint index is replaced atomically: a
         # kill mid-save leaves the previous epoch's checkpoint in use.
         callbacks.append(tf_keras.callbacks.BackupAndRestore(str(out / "backup")))
-    callbacks += ptb_lm.kill_after_epoch_for_tests(tf_keras.callbacks.Callback)
+    callbacks += training.kill_after_epoch_for_tests(tf_keras.callbacks.Callback)
     model.fit(train_ds, validation_data=valid_ds, epochs=epochs,
               callbacks=callbacks, verbose=args.verbose)
     reset_states()

@@ -200,7 +200,7 @@ def tfmot_reference():
 
 def test_schedule_equals_tfmot_bit_for_bit(tfmot_reference):
     assert "tensorflow_model_optimization" not in sys.modules
-    for cfg, ref in zip(_SCHEDULES, tfmot_reference["schedules"]):
+    for cfg, ref in zip(_SCHEDULES, tfmot_reference["schedules"], strict=True):
         cfg = dict(cfg)
         max_step, frequency = cfg.pop("max_step"), cfg.pop("frequency")
         ours = [polynomial_decay_sparsity(t, **cfg) for t in range(max_step + 1)]
@@ -217,7 +217,7 @@ def test_kept_count_equals_tfmot(tfmot_reference):
 
 
 def test_masks_equal_tfmot_step_by_step(tfmot_reference):
-    for cfg, ref_masks in zip(_masks_request(), tfmot_reference["masks"]):
+    for cfg, ref_masks in zip(_masks_request(), tfmot_reference["masks"], strict=True):
         cfg = dict(cfg)
         weight = np.array(cfg.pop("weight"), dtype="float32")
         block = tuple(cfg.pop("block"))
@@ -228,6 +228,7 @@ def test_masks_equal_tfmot_step_by_step(tfmot_reference):
         layer.build((None, weight.shape[0]))
         layer.kernel.assign(weight)
         spec = layer.get_sparse_weight_info()[0]
+        assert len(ref_masks) == max_step, (block, len(ref_masks))
         for t in range(1, max_step + 1):
             if is_pruning_step(t, begin_step=cfg["begin_step"],
                                end_step=cfg["end_step"], frequency=frequency):
@@ -319,7 +320,7 @@ def test_fit_follows_schedule_and_saves(jit_compile, tmp_path):
     path = tmp_path / "pruned.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
-    for (w, m), (lw, lm) in zip(sparse_weights(model), sparse_weights(loaded)):
+    for (w, m), (lw, lm) in zip(sparse_weights(model), sparse_weights(loaded), strict=True):
         np.testing.assert_array_equal(m.numpy(), lm.numpy())
         np.testing.assert_array_equal(w.numpy(), lw.numpy())
     np.testing.assert_array_equal(model.predict(x, verbose=0),
@@ -352,7 +353,7 @@ def test_steps_per_execution_and_resume(tmp_path):
     resumed.fit(x, y, batch_size=4, epochs=4, initial_epoch=2, verbose=0,
                 shuffle=False,
                 callbacks=[GradualPruning(0.8, begin_step=0, end_step=24, frequency=6)])
-    for (w, m), (rw, rm) in zip(sparse_weights(model), sparse_weights(resumed)):
+    for (w, m), (rw, rm) in zip(sparse_weights(model), sparse_weights(resumed), strict=True):
         np.testing.assert_array_equal(m.numpy(), rm.numpy())
         np.testing.assert_allclose(w.numpy(), rw.numpy(), rtol=1e-5, atol=1e-6)
 
@@ -398,7 +399,7 @@ def test_backup_and_restore_resumes_into_a_fresh_dense_model(tmp_path, order):
     sizes = [int(np.prod(w.shape)) for w, _ in sparse_weights(whole)]
     assert [int(m.numpy().sum()) for _, m in sparse_weights(resumed)] == [
         kept_count(n, 0.8) for n in sizes]
-    for (w, m), (rw, rm) in zip(sparse_weights(whole), sparse_weights(resumed)):
+    for (w, m), (rw, rm) in zip(sparse_weights(whole), sparse_weights(resumed), strict=True):
         np.testing.assert_array_equal(m.numpy(), rm.numpy())
         np.testing.assert_allclose(w.numpy(), rw.numpy(), rtol=1e-5, atol=1e-6)
     for spec in sparse_weight_info(resumed):
@@ -420,7 +421,7 @@ def test_a_fresh_model_without_the_callback_refuses_pruned_masks(tmp_path):
     for layer in sparse_layers(fresh):
         layer.take_sparsity_from_loaded_masks()
     fresh.load_weights(tmp_path / "pruned.weights.h5")
-    for (w, m), (fw, fm) in zip(sparse_weights(model), sparse_weights(fresh)):
+    for (w, m), (fw, fm) in zip(sparse_weights(model), sparse_weights(fresh), strict=True):
         np.testing.assert_array_equal(m.numpy(), fm.numpy())
         np.testing.assert_array_equal(w.numpy(), fw.numpy())
     assert fresh.layers[0].sparsity == {"embeddings": 1 - 38 / 192}

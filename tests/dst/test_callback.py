@@ -4,12 +4,10 @@ import math
 import numpy as np
 import pytest
 import keras
-import tensorflow as tf
 
 import keras_sparse_rnn as ksr
 from keras_sparse_rnn import masks as masks_lib
 from keras_sparse_rnn.dst import DynamicSparsity
-from keras_sparse_rnn.dst.state import STATE_ATTR
 
 from dst_helpers import (BATCH, SEQ, VOCAB, TopologyChecker, compile_lm, data,
                          gate_counts, lm, masks_of)
@@ -235,34 +233,6 @@ def test_cosine_and_callable_schedules():
 
 # Logs -------------------------------------------------------------------------
 
-def test_logs_and_verbose(capsys):
-    model = compile_lm(lm())
-    counts = gate_counts(model)
-    cb = DynamicSparsity(0.3, verbose=1, schedule="constant")
-    history = _fit(model, [cb])
-    h = history.history
-    keys = {"dst_updates", "dst_pruned", "dst_grown", "dst_drop_fraction",
-            "dst_mask_change", "dst_itop_rate", "dst_share_i", "dst_share_f",
-            "dst_share_c", "dst_share_o"}
-    assert keys <= set(h)
-    positions = sum(m.size for m in masks_of(model))
-    active = sum(m.sum() for m in masks_of(model))
-    assert h["dst_drop_fraction"] == [0.3, 0.3, 0.0]
-    assert h["dst_mask_change"][:2] == [2 * p / positions for p in h["dst_pruned"][:2]]
-    itop = h["dst_itop_rate"]
-    assert active / positions < itop[0] < itop[1] == itop[2] <= 1
-    # redistribution="none": each gate keeps its count, so its share.
-    lstm = counts[1:3]
-    total = sum(sum(c) for c in lstm)
-    for g, name in enumerate("ifco"):
-        assert h[f"dst_share_{name}"] == [sum(c[g] for c in lstm) / total] * 3
-    lines = [l for l in capsys.readouterr().out.splitlines()
-             if l.startswith("DynamicSparsity update")]
-    assert len(lines) == 2
-    assert "at step 8: drop fraction 0.3000" in lines[0]
-    assert "gate shares i " in lines[0]
-
-
 @pytest.mark.parametrize("redistribution", ["none", "gates"])
 def test_redistribution_fixes_or_frees_the_gate_counts(redistribution):
     # Equal gate counts at the start (a sparsity per gate): "none" keeps each
@@ -402,26 +372,7 @@ def test_optimizer_protocol_is_called_per_matrix():
         assert np.all(value[grown == 1] == 0)
 
 
-# The cheap count check ----------------------------------------------------------
-
-def test_count_check_raises_on_a_corrupted_mask():
-    model = compile_lm(lm())
-
-    class Corrupt(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            _, mask = ksr.sparse_weights(self.model)[1]
-            m = mask.numpy()
-            m.flat[np.flatnonzero(m == 0)[0]] = 1
-            with pytest.raises(ValueError, match="the mask has 78 active weights"):
-                mask.assign(m)  # refused in eager code
-            # Traced code is not checked: the update's own count check
-            # catches what gets through.
-            tf.function(lambda: mask.assign(m))()
-
-    cb = DynamicSparsity(0.3, update_every_steps=10)
-    with pytest.raises(RuntimeError, match="cell/kernel' had 78 active weights before the update, 77 expected"):
-        _fit(model, [Corrupt(), cb])
-
+# A zero drop fraction (the count check and the records: tests/dst/test_records.py) --
 
 def test_zero_fraction_is_a_no_op():
     model = compile_lm(lm())
@@ -432,88 +383,8 @@ def test_zero_fraction_is_a_no_op():
     assert all(np.array_equal(a, b) for a, b in zip(before, masks_of(model)))
 
 
-# State -----------------------------------------------------------------------------
-
-@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
-def test_state_is_saved_with_the_weights_and_leaves_the_model_alone(tmp_path):
-    model = compile_lm(lm())
-    n_weights, n_layers = len(model.weights), len(model.layers)
-    cb = DynamicSparsity(0.3)
-    _fit(model, [cb])
-    assert (len(model.weights), len(model.layers)) == (n_weights, n_layers)
-    state = cb.get_state()
-    # Points at steps 8, 16 done; 24 is the last step: no update there.
-    assert (state["last_point"], state["update_count"]) == (2, 2)
-    path = str(tmp_path / "m.weights.h5")
-    model.save_weights(path)
-    model.save(str(tmp_path / "m.keras"))
-
-    other = compile_lm(lm())
-    cb2 = DynamicSparsity(0.3)
-    cb2.set_model(other)
-    assert cb2.get_state()["update_count"] == 0
-    other.load_weights(path)
-    restored = cb2.get_state()
-    assert (restored["last_point"], restored["update_count"]) == (2, 2)
-    for a, b in zip(state["ever_active"], restored["ever_active"]):
-        np.testing.assert_array_equal(a, b)
-    # A plain model loads files that carry the state.
-    plain = keras.models.load_model(str(tmp_path / "m.keras"))
-    assert not hasattr(plain, STATE_ATTR)
-    for a, b in zip(masks_of(plain), masks_of(model)):
-        np.testing.assert_array_equal(a, b)
-
-    third = compile_lm(lm())
-    cb3 = DynamicSparsity(0.3)
-    cb3.set_model(third)
-    cb3.set_state(state)
-    assert cb3.get_state()["update_count"] == 2
-    with pytest.raises(ValueError, match="state must be a dict with keys"):
-        cb3.set_state({"update_count": 1})
-
-
-# grow_data forms ----------------------------------------------------------------
-
-def test_dataset_grow_data_uses_its_first_batch():
-    import tensorflow as tf
-
-    def masks_after(grow_data):
-        model = compile_lm(lm())
-        cb = DynamicSparsity(0.3, grow="gradient", grow_data=grow_data)
-        _fit(model, [cb], epochs=2)
-        return masks_of(model)
-
-    # A dataset of two different batches: only the first one ranks the
-    # positions, so the masks equal those grown on that batch alone, and
-    # differ from those grown on the second one.
-    first, second = (X[:8], Y[:8]), (X[8:16], Y[8:16])
-    dataset = tf.data.Dataset.from_tensor_slices((X[:16], Y[:16])).batch(8)
-    on_dataset = masks_after(dataset)
-    for a, b in zip(on_dataset, masks_after(first)):
-        np.testing.assert_array_equal(a, b)
-    assert any(not np.array_equal(a, b)
-               for a, b in zip(on_dataset, masks_after(second)))
-
-
-def test_stateful_rnn_states_survive_the_gradient():
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((6,), batch_size=4, dtype="int32"),
-        ksr.SparseEmbedding(24, 8, sparsity=0.5, mask_seed=1),
-        ksr.SparseLSTM(8, sparsity=0.7, mask_seed=2, stateful=True,
-                       return_sequences=True, name="lstm"),
-        ksr.SparseDense(24, sparsity=0.5, mask_seed=3)])
-    compile_lm(model)
-    model.fit(X, Y, batch_size=4, epochs=1, verbose=0, shuffle=False)
-    states = [v.numpy() for v in model.get_layer("lstm").states]
-    cb = DynamicSparsity(0.3, grow="gradient", grow_data=(X[:4], Y[:4]))
-    cb.set_model(model)
-    record = cb.update_topology(drop_fraction=0.3)
-    assert record["grown"] > 0
-    for a, v in zip(states, model.get_layer("lstm").states):
-        np.testing.assert_array_equal(a, v.numpy())
-
+# Unknown steps per epoch (the state: tests/dst/test_state.py; grow_data forms:
+# tests/dst/test_gradient_signal.py) ---------------------------------------------
 
 @pytest.mark.filterwarnings("ignore:Your input ran out of data")
 def test_unknown_steps_per_epoch_counts_epochs():

@@ -1,9 +1,6 @@
 """DynamicSparsity and GradualPruning in the workflows Keras users already
-have: custom training loops, unbuilt models, any callback order, the same
-model built twice in one process, steps_per_execution."""
-
-import csv
-import glob
+have: custom training loops, unbuilt models, the same model built twice in
+one process, steps_per_execution (any callback order: tests/test_callback_order.py)."""
 
 import numpy as np
 import pytest
@@ -209,45 +206,6 @@ def test_unbuilt_models_train_with_the_callbacks(kind):
     for spec in ksr.sparse_weight_info(model):
         m = spec.mask.numpy()
         assert m.sum() == ksr.pruning.kept_count(m.size, 0.5)
-
-
-# Callback order ----------------------------------------------------------------
-
-def _tensorboard_tags(logdir):
-    tags = set()
-    for path in glob.glob(f"{logdir}/train/events.out.tfevents.*"):
-        for record in tf.data.TFRecordDataset(path):
-            event = tf.compat.v1.Event.FromString(record.numpy())
-            for value in event.summary.value:
-                tags.add(value.tag)
-    return tags
-
-
-@pytest.mark.parametrize("which", ["dst", "gradual"])
-def test_logged_values_reach_loggers_listed_before_the_callback(tmp_path, which):
-    model = lm(sparsity=0.0 if which == "gradual" else 0.7)
-    model.compile(keras.optimizers.Adam(0.02), LOSS)
-    if which == "dst":
-        ours, key = DynamicSparsity(0.3, grow="random"), "dst_itop_rate"
-    else:
-        ours, key = ksr.GradualPruning(0.5, end_step=16, frequency=4), "pruning_sparsity"
-    csv_path, logdir = tmp_path / "log.csv", tmp_path / "tb"
-    stop = keras.callbacks.EarlyStopping(monitor=key, mode="max", patience=5)
-    import warnings
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model.fit(X, Y, batch_size=BATCH, epochs=3, verbose=0, callbacks=[
-            keras.callbacks.CSVLogger(str(csv_path)),
-            keras.callbacks.TensorBoard(str(logdir)), stop, ours])
-    messages = [str(w.message) for w in caught]
-    assert not any("Early stopping conditioned on metric" in m for m in messages)
-    assert not any("could not check its place" in m for m in messages)
-    with open(csv_path) as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 3 and key in rows[0]
-    assert float(rows[-1][key]) > 0
-    assert f"epoch_{key}" in _tensorboard_tags(logdir)
 
 
 # Reproducible in one process ----------------------------------------------------

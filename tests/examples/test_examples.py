@@ -605,6 +605,62 @@ def test_missing_or_empty_data_exit_2(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_split_too_short_for_one_batch_exits_2(ptb_lm, tmp_path, capsys):
+    folder = tmp_path / "ptb"
+    folder.mkdir()
+    words = " ".join(["the cat sat on the mat"] * 10)
+    for split in ("train", "valid"):
+        (folder / f"ptb.{split}.txt").write_text("\n".join([words] * 5) + "\n")
+    (folder / "ptb.test.txt").write_text("the cat sat\n")
+    assert ptb_lm.main(["--size", "tiny", "--no-export", "--data-dir", str(folder),
+                        "--out-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert ("error: the test split: ids has 4 tokens, too few for one batch of "
+            "batch_size=20 streams and bptt=10 steps: at least 220 are needed") in err
+
+
+# --------------------------------------------------------------------------
+# Scripts a user copies
+# --------------------------------------------------------------------------
+
+
+def _assigned_dict(path, name):
+    """The value of the top-level `name = {...}` of a script, without running it."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    [node] = [n for n in tree.body if isinstance(n, ast.Assign)
+              and [t.id for t in n.targets if isinstance(t, ast.Name)] == [name]]
+    return eval(compile(ast.Expression(node.value), str(path), "eval"), {})
+
+
+def test_examples_and_benchmarks_import_the_package_not_each_other():
+    """No `sys.path` edits and no imports of another script: the shared run
+    helpers come from `keras_sparse_rnn.training`."""
+    import ast
+
+    scripts = sorted([*(ROOT / "examples").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")])
+    names = {p.stem for p in scripts}
+    assert {"ptb_language_model", "text_classification", "tfmot_baseline",
+            "multi_worker_lm", "reproduce"} <= names
+    for path in scripts:
+        text = path.read_text()
+        assert "sys.path" not in text, path
+        imported = set()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module.split(".")[0])
+        assert not imported & names, (path, imported & names)
+
+
+def test_tfmot_baseline_trains_zarembas_sizes_of_the_sparse_runs(ptb_lm):
+    tfmot_sizes = _assigned_dict(ROOT / "examples" / "tfmot_baseline.py", "SIZES")
+    assert sorted(tfmot_sizes) == ["large", "medium", "small", "tiny"]
+    assert tfmot_sizes == ptb_lm.SIZES
+
+
 # --------------------------------------------------------------------------
 # benchmarks/reproduce.py
 # --------------------------------------------------------------------------

@@ -68,6 +68,7 @@ def test_mixed_precision_model_exports_float32(policy, tmp_path, capfd):
     finally:
         keras.config.set_dtype_policy(previous)
     assert model.layers[1].compute_dtype == policy.split("_")[1]
+    assert ksr.sparse_weights(model), "no sparse weights to check"
     for w, m in ksr.sparse_weights(model):
         assert np.all(keras.ops.convert_to_numpy(w)[keras.ops.convert_to_numpy(m) == 0] == 0)
     capfd.readouterr()

@@ -32,7 +32,9 @@ class MaskChecker(keras.callbacks.Callback):
         self.steps = 0
 
     def on_train_batch_end(self, batch, logs=None):
-        for w, m in sparse_weights(self.model):
+        pairs = sparse_weights(self.model)
+        assert pairs, "no sparse weights to check"
+        for w, m in pairs:
             outside = w.numpy()[m.numpy() == 0]
             assert outside.size, f"{w.path}: no inactive weight to check"
             assert np.all(outside == 0), f"{w.path}: {np.count_nonzero(outside)} non-zero"

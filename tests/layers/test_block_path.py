@@ -369,6 +369,7 @@ def test_jit_fit_and_predict_equal_masked_dense_and_follow_the_masks():
         assert model.jit_compile is True
         losses = model.fit(X, Y, batch_size=2, epochs=2, shuffle=False,
                            verbose=0).history["loss"]
+        assert ksr.sparse_weights(model), "no sparse weights to check"
         for w, m in ksr.sparse_weights(model):
             assert np.all(w.numpy()[m.numpy() == 0] == 0)
         before = model.predict(X, batch_size=2, verbose=0)
@@ -527,6 +528,7 @@ def test_mixed_precision_runs_on_the_block_path():
         history = model.fit(X, Y, batch_size=2, epochs=2, verbose=0, shuffle=False)
         assert np.all(np.isfinite(history.history["loss"]))
         assert history.history["loss"][1] < history.history["loss"][0]
+        assert ksr.sparse_weights(model), "no sparse weights to check"
         for w, m in ksr.sparse_weights(model):
             assert np.all(w.numpy()[m.numpy() == 0] == 0)
     finally:

@@ -80,6 +80,7 @@ class TestMasks:
     def test_block_masks_are_whole_blocks(self):
         cell = SparseGRUCell(8, sparsity=0.75, block=(1, 4), mask_seed=0)
         cell.build((None, 12))
+        assert [w.name for w, _ in cell.sparse_weights] == ["kernel", "recurrent_kernel"]
         for w, m in cell.sparse_weights:
             blocks = m.numpy().reshape(m.shape[0] // 4, 4, m.shape[1])
             assert np.all(blocks.min(axis=1) == blocks.max(axis=1))

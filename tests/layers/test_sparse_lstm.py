@@ -46,6 +46,8 @@ class TestMasks:
     def test_weights_zero_outside_mask_at_build(self):
         cell = SparseLSTMCell(8, sparsity=0.9, mask_seed=0)
         cell.build((None, 4))
+        assert [(w.name, m.name) for w, m in cell.sparse_weights] == [
+            ("kernel", "kernel_mask"), ("recurrent_kernel", "recurrent_kernel_mask")]
         for w, m in cell.sparse_weights:
             assert np.all(w.numpy()[m.numpy() == 0] == 0)
             assert np.all(w.numpy()[m.numpy() == 1] != 0)

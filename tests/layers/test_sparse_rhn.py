@@ -247,6 +247,8 @@ class TestMasks:
     def test_block_masks_are_whole_blocks(self):
         cell = SparseRHNCell(8, depth=2, sparsity=0.75, block=(1, 4), mask_seed=0)
         cell.build((None, 12))
+        assert [w.name for w, _ in cell.sparse_weights] == [
+            "kernel", "recurrent_kernel_0", "recurrent_kernel_1"]
         for w, m in cell.sparse_weights:
             blocks = m.numpy().reshape(m.shape[0] // 4, 4, m.shape[1])
             assert np.all(blocks.min(axis=1) == blocks.max(axis=1))

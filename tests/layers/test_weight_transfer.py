@@ -35,75 +35,7 @@ def _masked_everywhere(model):
                for w, m in ksr.sparse_weights(model))
 
 
-# 1. Silent wrong states become errors ------------------------------------------
-
-def test_assignments_outside_the_mask_raise_and_change_nothing(tmp_path):
-    model = _model()
-    out = model.get_layer("out")
-    before = [w.numpy().copy() for w in model.weights]
-    dense_kernel = np.ones((8, 3), np.float32)
-    attempts = {
-        "layer.set_weights": lambda: out.set_weights([dense_kernel, np.zeros(3)]),
-        "variable.assign": lambda: out.kernel.assign(dense_kernel),
-        "assign_add": lambda: out.kernel.assign_add(dense_kernel),
-        "assign_sub": lambda: out.kernel.assign_sub(dense_kernel),
-        "mask.assign": lambda: out.kernel_mask.assign(1 - out.kernel_mask.numpy()),
-        "cell variable": lambda: model.get_layer("lstm").cell.kernel.assign(
-            np.ones((8, 32), np.float32)),
-    }
-    weights = model.get_weights()
-    index = next(i for i, v in enumerate(model.weights) if v is out.kernel)
-    weights[index] = dense_kernel
-    attempts["model.set_weights"] = lambda: model.set_weights(weights)
-    for name, attempt in attempts.items():
-        with pytest.raises(ValueError, match="outside|mask has"):
-            attempt()
-        for a, b in zip(before, model.weights):
-            np.testing.assert_array_equal(a, b.numpy(), err_msg=name)
-    path = tmp_path / "m.keras"
-    model.save(path)  # still consistent: saves and loads
-    keras.models.load_model(path)
-
-
-def test_error_names_the_layer_the_weight_and_the_fix():
-    model = _model()
-    with pytest.raises(ValueError) as info:
-        model.get_layer("lstm").cell.kernel.assign(np.ones((8, 32), np.float32))
-    message = str(info.value)
-    assert "SparseLSTM 'lstm'" in message and "'kernel'" in message
-    assert "keras_sparse_rnn.sparsify" in message and "128 of 256 active" in message
-
-
-def test_model_set_weights_of_another_sparse_model_moves_the_masks_too():
-    a, b = _model(), _model(seeds=(10, 11, 12))
-    assert any(not np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
-    a.set_weights(b.get_weights())
-    for x, y in zip(a.get_weights(), b.get_weights()):
-        np.testing.assert_array_equal(x, y)
-    np.testing.assert_allclose(a.predict(X, verbose=0), b.predict(X, verbose=0))
-
-
-def test_training_in_every_mode_is_not_stopped_by_the_check():
-    """The optimizer moves pruned weights, then its constraint re-masks: an
-    eager optimizer step (run_eagerly, FTRL's plain assign) is not refused."""
-    for optimizer, eager in ((keras.optimizers.Adam(0.01), True),
-                             (keras.optimizers.Ftrl(0.1), True),
-                             (keras.optimizers.SGD(0.1, momentum=0.9), False)):
-        model = _model()
-        model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True), run_eagerly=eager)
-        model.fit(X, Y, epochs=2, verbose=0)
-        assert _masked_everywhere(model)
-    # An eager custom loop.
-    model, optimizer = _model(), keras.optimizers.Adam(0.01)
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    for _ in range(2):
-        with tf.GradientTape() as tape:
-            value = loss(Y, model(X, training=True))
-        grads = tape.gradient(value, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-    assert _masked_everywhere(model)
-
+# 1. Silent wrong states become errors (the eager checks: tests/layers/test_guard.py)
 
 def test_save_refuses_an_inconsistent_model_instead_of_writing_it(tmp_path):
     model = _model()
