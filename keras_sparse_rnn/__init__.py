@@ -1,8 +1,10 @@
 """Sparse-from-scratch training of recurrent networks for Keras 3."""
 
+import warnings as _warnings
+
 from keras_sparse_rnn import datasets, dst, export, optimizers
-from keras_sparse_rnn.distribution import (distribute_sparsity, plan_sparsity,
-                                         sparsity_for_active_params)
+from keras_sparse_rnn.distribution import (distribute_sparsity, sparsity_for_active_params,
+                                           sparsity_per_matrix)
 from keras_sparse_rnn.dst import DynamicSparsity
 from keras_sparse_rnn.export import ExportError, export_tflite
 from keras_sparse_rnn.layers import (
@@ -23,3 +25,17 @@ from keras_sparse_rnn.sparsify import sparsify
 from keras_sparse_rnn.summary import sparsity_summary
 
 __version__ = "0.1.0"
+
+# Renamed public names: the old name still works for one release, and warns.
+_DEPRECATED = {"plan_sparsity": "sparsity_per_matrix"}
+
+
+def __getattr__(name):
+    if name in _DEPRECATED:
+        new = _DEPRECATED[name]
+        _warnings.warn(
+            f"keras_sparse_rnn.{name} is deprecated and will be removed in the "
+            f"next release: use keras_sparse_rnn.{new} (the same function)",
+            DeprecationWarning, stacklevel=2)
+        return globals()[new]
+    raise AttributeError(f"module 'keras_sparse_rnn' has no attribute {name!r}")

@@ -158,16 +158,19 @@ def distribute_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
     >>> model = keras.Sequential([keras.Input((None, 8)), SparseLSTM(16)])
     >>> sparsities = distribute_sparsity(model, 0.9, "erdos_renyi")
     """
-    result = plan_sparsity(model, sparsity, method, per_gate)
+    result = sparsity_per_matrix(model, sparsity, method, per_gate)
     for spec in sparse_weight_info(model):
         spec.layer.set_matrix_sparsity(spec.name, result[spec.weight.path])
     return result
 
 
-def plan_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
+def sparsity_per_matrix(model, sparsity, method="erdos_renyi", per_gate=False):
     """The per-matrix sparsities `distribute_sparsity` would set, without
     setting them: `{weight path: sparsity (float, or list per gate)}`.
-    `keras_sparse_rnn.sparsify` applies them by magnitude instead."""
+    `keras_sparse_rnn.sparsify` applies them by magnitude instead.
+
+    (Named `plan_sparsity` before: `keras_sparse_rnn.plan_sparsity` is a
+    deprecated alias of it, kept for one release.)"""
     sparsity = check_fraction(sparsity, "sparsity")
     if method not in DISTRIBUTIONS:
         raise ValueError(
@@ -255,3 +258,10 @@ def sparsity_for_active_params(model, active_params):
             f"model ({fixed:,} parameters outside its sparse matrices, "
             f"{sparse_total:,} in them), got {int(active_params):,}")
     return 1.0 - (int(active_params) - fixed) / sparse_total
+
+
+# The old name, for `sparsify.py` alone until its import moves to
+# `sparsity_per_matrix` (that file belongs to another change in flight);
+# users reach the old name through `keras_sparse_rnn.plan_sparsity`, the
+# deprecated alias that warns (`keras_sparse_rnn/__init__.py`).
+plan_sparsity = sparsity_per_matrix

@@ -241,13 +241,23 @@ def check_not_empty(shape, sparsity, gates=1, block_shape=None, where="weight"):
             )
 
 
-def _top_mask(scores, count):
-    """0/1 of `scores`' shape with ones at its `count` largest entries
-    (ties: the earlier position, so the result is reproducible)."""
+def top_k_mask(scores, k):
+    """The package's one top-k of NumPy scores: a float32 0/1 array of
+    `scores`' shape with ones at its `k` largest entries, exactly `k` (all,
+    when `k` is larger than the array), ties taken in the order of their
+    position (a stable sort), so the result is the same on every run.
+
+    `magnitude_mask` and `GradualPruning` choose with it (the in-graph DST
+    update, `dst.updater`, has its own, seeded tie-breaking).
+    """
+    k = int(k)
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    scores = np.asarray(scores)
     flat = scores.reshape(-1)
     order = np.argsort(-flat, kind="stable")
     out = np.zeros(flat.size, np.float32)
-    out[order[:count]] = 1.0
+    out[order[:k]] = 1.0
     return out.reshape(scores.shape)
 
 
@@ -264,11 +274,11 @@ def magnitude_mask(values, sparsity, gates=1, block_shape=None):
         sums, sizes = fan_in_block_sums(np.abs(values), b, gates)
         scores = sums / sizes
         k = fan_in(sparsity, scores.shape[0])
-        grid_mask = np.stack([_top_mask(column, k) for column in scores.T], axis=1)
+        grid_mask = np.stack([top_k_mask(column, k) for column in scores.T], axis=1)
         return expand_fan_in_grid(grid_mask, values.shape, b, gates)
     scores = block_reduce(np.abs(values).astype(np.float64), block_shape)
     if not isinstance(sparsity, (list, tuple)):
-        grid_mask = _top_mask(scores, active_count(scores.size, sparsity))
+        grid_mask = top_k_mask(scores, active_count(scores.size, sparsity))
     else:
         if len(sparsity) != gates:
             raise ValueError(f"Expected one sparsity per gate ({gates}), got "
@@ -276,7 +286,7 @@ def magnitude_mask(values, sparsity, gates=1, block_shape=None):
         grid_mask = np.zeros(scores.shape, np.float32)
         for s, cols in zip(sparsity, gate_slices(scores.shape, gates)):
             part = scores[..., cols]
-            grid_mask[..., cols] = _top_mask(part, active_count(part.size, s))
+            grid_mask[..., cols] = top_k_mask(part, active_count(part.size, s))
     return expand_blocks(grid_mask, block_shape)
 
 

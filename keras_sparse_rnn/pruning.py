@@ -13,16 +13,13 @@ here: importing it switches `tf.keras` to `tf_keras` for the whole process.
 `keras_sparse_rnn.dst.schedules` repeats its schedule op for op instead.
 """
 
-import keras
 import numpy as np
 
-from keras_sparse_rnn import callback_order
 from keras_sparse_rnn import masks as masks_lib
+from keras_sparse_rnn.base_updater import BaseUpdater
 from keras_sparse_rnn.dst import schedules
 from keras_sparse_rnn.layers import guard
-from keras_sparse_rnn.model_utils import (check_attach, sparse_layers,
-                                         sparse_layers_built, sparse_weight_info)
-from keras_sparse_rnn.step_plan import StepPlan
+from keras_sparse_rnn.model_utils import sparse_layers, sparse_weight_info
 from keras_sparse_rnn.validation import check_fraction, check_int, check_verbose
 
 
@@ -92,14 +89,11 @@ def prune_to_sparsity(spec, sparsity):
     keep = min(kept_count(size, sparsity), active)
     if keep == active:
         return int(np.count_nonzero(mask))
-    new_groups = []
-    for group_score, group_mask in groups:
-        flat_score = np.where(group_mask > 0, group_score, -1.0)
-        # Stable: equal magnitudes are kept in the order of their position.
-        order = np.argsort(-flat_score, kind="stable")
-        new_group = np.zeros(group_mask.size, dtype=mask.dtype)
-        new_group[order[:keep]] = 1
-        new_groups.append(new_group)
+    # The active weights (blocks) of largest score, exactly `keep` of them;
+    # equal scores are kept in the order of their position (stable).
+    new_groups = [masks_lib.top_k_mask(np.where(group_mask > 0, group_score, -1.0),
+                                       keep).astype(mask.dtype)
+                  for group_score, group_mask in groups]
     if columns:
         new_mask = masks_lib.expand_fan_in_grid(
             np.stack(new_groups, axis=1), mask.shape, block[0], spec.gates)
@@ -113,14 +107,15 @@ def prune_to_sparsity(spec, sparsity):
     return int(np.count_nonzero(new_mask))
 
 
-class GradualPruning(keras.callbacks.Callback):
+class GradualPruning(BaseUpdater):
     """Dense-to-sparse magnitude pruning on tfmot's `PolynomialDecay` schedule.
 
     Every sparse matrix of the model (found like `sparse_weights(model)`) is
-    pruned to the sparsity `polynomial_decay_sparsity` gives, at the steps
-    `is_pruning_step` selects: every `frequency` steps from `begin_step`
-    through `end_step`. At each pruning step the smallest-|w| active weights
-    go (a block-sparse matrix prunes whole blocks), exactly
+    pruned to the sparsity `polynomial_decay_sparsity` gives, every
+    `frequency` steps from `begin_step` through `end_step`
+    (`dst.schedules.last_pruning_step`). At each pruning step the
+    smallest-|w| active weights go (a block-sparse matrix prunes whole
+    blocks), exactly
     `kept_count(size, sparsity)` stay, and the pruned weights are zero from
     then on (the layers' mask constraint). Biases are never pruned. This is
     the baseline of Zhu & Gupta (2017),
@@ -196,8 +191,7 @@ class GradualPruning(keras.callbacks.Callback):
         self.verbose = check_verbose(verbose)
         self._last_step = None
         self._sparsity = None
-        self._specs = None
-        self._optimizer = None  # given to `attach` (custom loops)
+        self._specs = None  # set by `_set_up` (`BaseUpdater`'s life cycle)
 
     def get_config(self):
         return {
@@ -229,17 +223,17 @@ class GradualPruning(keras.callbacks.Callback):
             initial_sparsity=self.initial_sparsity,
             begin_step=self.begin_step, power=self.power)
 
-    def _current_step(self):
-        if hasattr(self.model, "jax_state_sync"):
-            self.model.jax_state_sync()
-        optimizer = self._optimizer or self.model.optimizer
-        return int(keras.ops.convert_to_numpy(optimizer.iterations))
+    # The life cycle is `BaseUpdater`'s: these are its parts -----------------
 
-    def _plan(self, plan):
+    def _set_up(self, model):
+        self._specs = sparse_weight_info(model)
+        self._setup_model = model
+
+    def _resolve_steps(self, steps):
         """Fixes `end_step=None` at the planned end of training."""
         if self.end_step is not None:
             return
-        planned = plan.required_total("end_step")
+        planned = steps.required_total("end_step")
         if planned <= self.begin_step:
             raise ValueError(
                 f"end_step=None resolved to the planned {planned} steps, "
@@ -247,42 +241,12 @@ class GradualPruning(keras.callbacks.Callback):
             )
         self.end_step = int(planned)
 
-    def on_train_begin(self, logs=None):
-        self._plan(StepPlan.of_fit(self.params))
-        # `pruning_sparsity` reaches the loggers whatever the callback order.
-        callback_order.move_before_log_consumers(self)
-        self._specs = None
-        if sparse_layers_built(self.model):
-            self._specs = sparse_weight_info(self.model)
-            self._maybe_prune()
-        # else: an unbuilt model (subclassed, or Sequential without Input)
-        # is built by its first train step; pruning starts after it.
+    def _begin(self):
+        self._maybe_prune()  # the masks of the first step about to run
 
     def on_train_batch_end(self, batch, logs=None):
-        if self._specs is None:
-            self._specs = sparse_weight_info(self.model)
+        super().on_train_batch_end(batch, logs)  # sets up an unbuilt model
         self._maybe_prune()
-
-    def attach(self, model, optimizer, total_steps=None):
-        """Sets the callback up for a custom training loop (no `compile`):
-        call `step_end()` after each optimizer step then.
-
-        Args:
-            model: the built model (called on data).
-            optimizer: the Keras optimizer your loop applies gradients with;
-                its `iterations` are the steps of the schedule.
-            total_steps: the planned steps, for `end_step=None`.
-
-        Returns:
-            `self`.
-        """
-        total_steps = check_attach(model, optimizer, total_steps)
-        self._plan(StepPlan.of_attach(total_steps))
-        self.set_model(model)
-        self._optimizer = optimizer
-        self._specs = sparse_weight_info(model)
-        self._maybe_prune()
-        return self
 
     def step_end(self):
         """Call after each optimizer step of a custom loop (see `attach`):
@@ -301,7 +265,7 @@ class GradualPruning(keras.callbacks.Callback):
 
     def _maybe_prune(self):
         # The step about to run, counted as tfmot does (from 1).
-        step = self._current_step() + 1
+        step = self._iterations() + 1
         last = schedules.last_pruning_step(step, self.begin_step, self.end_step,
                                   self.frequency)
         if last is None or last == self._last_step:

@@ -6,7 +6,7 @@ the value received and what is allowed; nothing is clipped or silently
 converted (`True` is not an int, `"3"` is not a number). Checks of one
 domain's own vocabulary live with it and follow the same convention
 (`dst.schedules.check_schedule`, `dst.registry.check_redistribution`,
-`step_plan.check_start`).
+`training_steps.check_start`).
 """
 
 import math

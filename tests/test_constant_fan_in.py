@@ -524,11 +524,11 @@ def _lm_for_distribution():
 
 
 def _check_distribution(model, method, per_gate, sparsity):
-    plan = ksr.plan_sparsity(model, sparsity, method, per_gate=per_gate)
+    sparsities = ksr.sparsity_per_matrix(model, sparsity, method, per_gate=per_gate)
     ksr.distribute_sparsity(model, sparsity, method, per_gate=per_gate)
     ks = _all_fan_in_ok(model)
     for spec in ksr.sparse_weight_info(model):
-        planned = plan[spec.weight.path]
+        planned = sparsities[spec.weight.path]
         rows = spec.weight.shape[0] // B
         # A whole number of blocks per column (per gate: the same for all).
         values = planned if isinstance(planned, list) else [planned]
@@ -593,9 +593,9 @@ def test_magnitude_masks_at_planned_sparsities_keep_constant_fan_in():
     cell = sparse.layers[0].cell
     cell.kernel.assign(dense.layers[0].cell.kernel)
     cell.recurrent_kernel.assign(dense.layers[0].cell.recurrent_kernel)
-    plan = ksr.plan_sparsity(sparse, 0.75, "erdos_renyi")
+    sparsities = ksr.sparsity_per_matrix(sparse, 0.75, "erdos_renyi")
     for spec in ksr.sparse_weight_info(sparse):
-        spec.layer.set_mask_by_magnitude(spec.name, plan[spec.weight.path])
+        spec.layer.set_mask_by_magnitude(spec.name, sparsities[spec.weight.path])
     ks = _all_fan_in_ok(sparse)
     assert ks == [1, 1]
     for spec, k in zip(ksr.sparse_weight_info(sparse), ks):

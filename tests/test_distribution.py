@@ -196,3 +196,17 @@ def test_sparsity_for_active_params_bad_input():
         sparsity_for_active_params(
             keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]), 10)
     assert sparsity_for_active_params(model, 6946) == 0.0
+
+
+def test_plan_sparsity_is_a_deprecated_alias():
+    """Renamed to sparsity_per_matrix ("plan" names the export plan); the old
+    public name works for one release and warns."""
+    import keras_sparse_rnn as ksr
+
+    with pytest.warns(DeprecationWarning,
+                      match="keras_sparse_rnn.plan_sparsity is deprecated .* "
+                            "use keras_sparse_rnn.sparsity_per_matrix"):
+        alias = ksr.plan_sparsity
+    assert alias is ksr.sparsity_per_matrix
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        ksr.no_such_name

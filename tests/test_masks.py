@@ -59,3 +59,38 @@ def test_sparsity_of_count_round_trips_active_count():
             s = sparsity_of_count(size, count)
             assert s == 1.0 - count / size and active_count(size, s) == count
     assert sparsity_of_count(192, 0) is None
+
+
+def test_top_k_mask_is_exact_and_stable():
+    """The package's one top-k (masks.magnitude_mask, GradualPruning): exactly
+    k ones, at the largest scores; equal scores taken by position."""
+    scores = np.array([[0.5, 2.0, 0.5], [2.0, 0.5, 1.0]])
+    got = masks.top_k_mask(scores, 3)
+    assert got.dtype == np.float32 and got.shape == (2, 3)
+    # 2.0 at flat positions 1 and 3, then 1.0 at 5.
+    np.testing.assert_array_equal(got, [[0, 1, 0], [1, 0, 1]])
+    # Ties at the boundary: the earlier positions, whatever k.
+    ties = np.zeros(6)
+    for k in range(7):
+        np.testing.assert_array_equal(masks.top_k_mask(ties, k),
+                                      [1.0] * k + [0.0] * (6 - k))
+    np.testing.assert_array_equal(masks.top_k_mask(scores, 0), np.zeros((2, 3)))
+    np.testing.assert_array_equal(masks.top_k_mask(scores, 10), np.ones((2, 3)))
+    # Exact on a large array with many ties: counts, and the same each call.
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 5, size=(300, 40)).astype(np.float64)
+    for k in (0, 1, 999, 6000, 12000):
+        m = masks.top_k_mask(big, k)
+        assert int(m.sum()) == k
+        if 0 < k < big.size:
+            assert big[m == 1].min() >= big[m == 0].max()
+        np.testing.assert_array_equal(m, masks.top_k_mask(big.copy(), k))
+    with pytest.raises(ValueError, match="k must be >= 0, got -1"):
+        masks.top_k_mask(scores, -1)
+
+
+def test_magnitude_mask_and_pruning_share_the_top_k():
+    """magnitude_mask's ties go by position, as top_k_mask's do."""
+    values = np.array([[1.0, -1.0, 1.0, -1.0]])
+    np.testing.assert_array_equal(masks.magnitude_mask(values, 0.5),
+                                  masks.top_k_mask(np.abs(values), 2))

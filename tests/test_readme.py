@@ -103,3 +103,23 @@ def test_architecture_code_blocks_run(capsys):
     for i, block in enumerate(blocks):
         exec(compile(block, f"ARCHITECTURE.md python block {i + 1}", "exec"), namespace)
     assert "[True, True]" in capsys.readouterr().out
+
+
+def test_no_library_module_over_500_lines():
+    """ARCHITECTURE.md's convention (issue 22): a longer user's reference goes
+    to docs/, as DynamicSparsity's does (docs/dst.md)."""
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines())
+             for p in (ROOT / "keras_sparse_rnn").rglob("*.py")}
+    assert sizes and not {p: n for p, n in sizes.items() if n > 500}
+
+
+def test_dynamic_sparsity_reference_is_in_docs():
+    from keras_sparse_rnn import DynamicSparsity
+
+    doc = DynamicSparsity.__doc__
+    assert "docs/dst.md" in doc and "Args:" in doc and "Example:" in doc
+    text = (ROOT / "docs" / "dst.md").read_text()
+    for heading in ("## Life cycle", "## One update", "## When", "## Custom optimizers",
+                    "## Logs", "## Resuming"):
+        assert heading in text
+    assert "`callback.updates`" in text and "`callback.update_count`" in text

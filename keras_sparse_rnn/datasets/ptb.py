@@ -15,7 +15,6 @@ FILES = {
     "valid": "ptb.valid.txt",
     "test": "ptb.test.txt",
 }
-VOCAB_SIZE = 10000
 
 
 def load_data(path=None):

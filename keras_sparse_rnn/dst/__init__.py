@@ -18,7 +18,9 @@ google-research/jaxpruner:
 * `records`: the checked counts and statistics of each update;
 * `state`: the callback's saved state;
 * `callback`: `DynamicSparsity`, the Keras callback that runs it all (its
-  steps come from `keras_sparse_rnn.step_plan`).
+  life cycle is `keras_sparse_rnn.base_updater.BaseUpdater`'s, shared with
+  `GradualPruning`; its steps come from `keras_sparse_rnn.training_steps`;
+  its reference beyond the arguments is `docs/dst.md`).
 """
 
 from keras_sparse_rnn.dst.callback import DynamicSparsity

@@ -1,15 +1,13 @@
 """`DynamicSparsity`: the callback that evolves the masks during training.
 
-It decides when an update is due (a `StepPlan` resolved at the start of
-training), and at each update, for every sparse matrix, asks its grow input
+It decides when an update is due (its steps resolved once per training by
+`base_updater.BaseUpdater`, the life cycle it shares with `GradualPruning`),
+and at each update, for every sparse matrix, asks its grow input
 (`grow_inputs`, from the registry) for the tensor the grow criterion ranks
 by, runs the compiled prune-and-grow (`updater`), assigns the new mask and
 weight, resets the optimizer slots at grown positions (`optimizer_slots`)
-and records the counts (`records`). Its saved state is `state`.
-
-The module is one concept, the Keras callback (its hooks, the custom-loop
-API, the update loop), and over 500 lines because the class docstring,
-the user's reference for every argument, is about 140 of them.
+and records the counts (`records`). Its saved state is `state`. The user's
+reference beyond the arguments is `docs/dst.md`.
 """
 
 import contextlib
@@ -19,27 +17,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_sparse_rnn import callback_order
 from keras_sparse_rnn import masks as masks_lib
-from keras_sparse_rnn import model_utils
+from keras_sparse_rnn.base_updater import BaseUpdater
 from keras_sparse_rnn.dst import optimizer_slots, records, registry, schedules, updater
 from keras_sparse_rnn.dst.gradient_signal import GradientSignal, check_grow_data
 from keras_sparse_rnn.dst.grow_inputs import GrowContext
 from keras_sparse_rnn.dst.state import STATE_ATTR, DynamicSparsityState
 from keras_sparse_rnn.layers import guard
 from keras_sparse_rnn.model_utils import sparse_weight_info
-from keras_sparse_rnn.step_plan import StepPlan, check_start, check_stop
+from keras_sparse_rnn.optimizers import wrappers
+from keras_sparse_rnn.training_steps import (DEFAULT_EVERY_EPOCHS, check_period,
+                                             check_start_stop)
 from keras_sparse_rnn.validation import check_fraction, check_int, check_verbose
-
-
-class _EveryEpoch(int):
-    """The default `update_every_epochs=1`, told apart from an explicit 1."""
-
-    def __repr__(self):
-        return "1"
-
-
-_DEFAULT_EVERY_EPOCHS = _EveryEpoch(1)
 
 
 def _check_block_path(specs, grow_input, grow):
@@ -56,79 +45,20 @@ def _check_block_path(specs, grow_input, grow):
             "(RigL: its gradient is taken masked-dense on grow_data)")
 
 
-class DynamicSparsity(keras.callbacks.Callback):
+class DynamicSparsity(BaseUpdater):
     """Dynamic sparse training: evolves the masks of every sparse matrix.
 
-    Periodically, in each sparse matrix of the model (every `SparseWeight`
-    of `keras_sparse_rnn.sparse_weight_info(model)`), removes a fraction of
-    the active weights and activates as many inactive ones, so the number of
-    parameters and the FLOPs stay fixed while the topology adapts: SET
-    (`prune="set"` or `"magnitude"`, `grow="random"`), RigL
-    (`grow="gradient"`), SNFS (`grow="momentum"`), with Selfish-RNN's cell
-    weight redistribution (`redistribution="gates"`).
+    Periodically, in each sparse matrix of the model, removes a fraction of
+    the active weights and activates as many inactive ones (exact counts,
+    grown weights and their optimizer slots starting at 0), so the number of
+    parameters stays fixed while the topology adapts: SET (`prune="set"` or
+    `"magnitude"`, `grow="random"`), RigL (`grow="gradient"`), SNFS
+    (`grow="momentum"`), with Selfish-RNN's cell weight redistribution
+    (`redistribution="gates"`). Without the callback the masks stay static.
 
-    The static sparse baseline is the same model without this callback: the
-    sparse layers keep their random initial masks for the whole training.
-
-    Each update, for each matrix (see `keras_sparse_rnn.dst.updater`):
-    prune `round(zeta * n)` active weights by the `prune` criterion, then
-    grow exactly as many inactive positions by the `grow` criterion
-    (positions pruned in the same update are taken only when too few others
-    remain). Grown weights start at exactly 0, pruned weights become exactly
-    0, and every optimizer slot at a grown position (momentum, Adam moments,
-    RMS and Adagrad accumulators, FTRL terms, the EMA of `use_ema`) is reset
-    to 0. Every matrix keeps exactly its active count (each gate block its
-    own with `redistribution="none"`); the callback checks the counts after
-    each update and raises `RuntimeError` if one differs. The selection runs
-    in-graph, compiled with XLA, with stateless random numbers seeded from
-    `seed`, the update index and a crc32 of the weight's path: the same seed
-    and data give the same masks, run after run (the path holds the layer
-    names: name your layers, or call `keras.backend.clear_session()`, when
-    you compare two models built in one process). Non-trainable (frozen)
-    sparse weights are left alone.
-
-    When: updates happen at the end of every `update_every_epochs`-th epoch
-    or after every `update_every_steps` optimizer steps (counted with
-    `model.optimizer.iterations`, so `steps_per_execution > 1` is handled:
-    batch callbacks then fire once per chunk, and an update happens at the
-    first chunk end at or after its step), at steps `start <= t < stop`.
-    No update happens at the end of the last planned step.
-
-    Custom optimizers: after updating a variable's mask, the callback calls
-    `optimizer.update_sparse_topology(variable, new_mask, grown)` when the
-    optimizer (or the optimizer a `LossScaleOptimizer` wraps) has such a
-    method; `new_mask` and `grown` are 0/1 tensors of the variable's shape,
-    `grown` marking the positions grown in this update. Slots the optimizer
-    keeps in attributes the callback does not know (see
-    `keras_sparse_rnn.dst.optimizer_slots`) are its own to reset there:
-    `keras_sparse_rnn.optimizers.SNTASGD` restarts its running averages so.
-
-    Logs: at the end of each epoch the callback adds to `logs` (so to the
-    `History`): `dst_updates` (updates this epoch), `dst_pruned` and
-    `dst_grown` (weights), `dst_drop_fraction` (of the last update),
-    `dst_mask_change` (positions whose mask flipped this epoch / all sparse
-    positions), `dst_itop_rate` (in-time over-parameterization: the
-    fraction of all sparse positions that have ever been active, Liu et al.
-    2021) and, for packed cells, `dst_share_<gate>`: the share of the
-    active weights of each gate (LSTM i, f, c, o; RHN H, T (C); GRU z, r, h)
-    over the matrices with those gates. `callback.updates` lists one dict
-    per update with per-matrix counts. `verbose=1` prints a line per update.
-
-    Resuming: the callback's state (update count, last update point, the
-    ever-active masks, its own gradient moving averages) lives in variables
-    attached to the model (see `DynamicSparsityState`), which
-    `keras.callbacks.BackupAndRestore` and `model.save_weights` save and
-    restore; an update that a restored run has not done yet (whatever the
-    order of the callbacks) is done at the start of the next epoch. So an
-    interrupted run resumed with `BackupAndRestore` ends with the masks of
-    an uninterrupted one. To resume from a `model.save_weights` file
-    instead, attach the state before loading: `callback.set_model(model)`,
-    then `model.load_weights(path)`, then `fit` (loading first would leave
-    the new callback with a fresh state). `keras.models.load_model` returns
-    a model without the state: move it by hand with `get_state()` /
-    `set_state()`. With `stop=None` (or fractions) the plan of the current
-    `fit` call is used: when you split one training over several `fit`
-    calls, give `stop` (and `start`) in steps.
+    Reference (one update, when updates happen, the logs, custom
+    optimizers' `update_sparse_topology`, resuming and what it keeps):
+    `docs/dst.md` in the package's source tree.
 
     Args:
         drop_fraction: Fraction `zeta_0` of each matrix's active weights
@@ -168,11 +98,7 @@ class DynamicSparsity(keras.callbacks.Callback):
             use a fixed batch or an unshuffled dataset). The gradient is
             computed with `training=False` (no dropout); the states of
             stateful RNN layers are put back afterwards (the batch size must
-            then be the model's). Under a multi-worker strategy every worker
-            must rank on the same batch: give a fixed batch of arrays (a
-            dataset is refused there), or in a custom loop pass `step_end` a
-            batch every worker holds in full (per-replica values are
-            refused) or gradients reduced across the replicas.
+            then be the model's). Multi-worker training: `docs/dst.md`.
         seed: Non-negative int seeding the random choices. Defaults to `0`.
         verbose: `0` (or False) silent; `1`, `2` or True print one line per
             update (Keras's callbacks take a bool or a level).
@@ -203,7 +129,7 @@ class DynamicSparsity(keras.callbacks.Callback):
         schedule="cosine",
         prune="magnitude",
         grow="random",
-        update_every_epochs=_DEFAULT_EVERY_EPOCHS,
+        update_every_epochs=DEFAULT_EVERY_EPOCHS,
         update_every_steps=None,
         start=0,
         stop=None,
@@ -225,35 +151,9 @@ class DynamicSparsity(keras.callbacks.Callback):
         grow_method = registry.get_grow(grow)
         self.grow = grow_method.name
         self._grow_input_cls = registry.get_grow_input(grow_method.needs)
-        if update_every_steps is not None:
-            if (update_every_epochs is not None
-                    and update_every_epochs is not _DEFAULT_EVERY_EPOCHS):
-                raise ValueError(
-                    "update_every_epochs and update_every_steps cannot both "
-                    f"be given, got update_every_epochs={update_every_epochs!r} "
-                    f"and update_every_steps={update_every_steps!r}: give one "
-                    "of them"
-                )
-            self.update_every_steps = check_int(
-                update_every_steps, "update_every_steps", minimum=1)
-            self.update_every_epochs = None
-        else:
-            if update_every_epochs is None:
-                raise ValueError(
-                    "update_every_epochs and update_every_steps are both None:"
-                    " give one of them (a positive int)"
-                )
-            self.update_every_epochs = check_int(
-                update_every_epochs, "update_every_epochs", minimum=1)
-            self.update_every_steps = None
-        self.start = check_start(start)
-        self.stop = check_stop(stop)
-        if (isinstance(self.stop, type(self.start))
-                and self.stop is not None and self.start >= self.stop):
-            raise ValueError(
-                f"start must be smaller than stop, got start={self.start!r} "
-                f"and stop={self.stop!r}"
-            )
+        self.update_every_epochs, self.update_every_steps = check_period(
+            update_every_epochs, update_every_steps)
+        self.start, self.stop = check_start_stop(start, stop)
         self.redistribution = registry.check_redistribution(redistribution)
         grow_data = check_grow_data(grow_data)
         if not self._grow_input_cls.uses_gradient and grow_data is not None:
@@ -265,33 +165,23 @@ class DynamicSparsity(keras.callbacks.Callback):
         self.grow_data = grow_data
         self.seed = check_int(seed, "seed", minimum=0)
         self.verbose = check_verbose(verbose)
-        self.updates = []
-        # Set by `_setup` for one model:
-        self._setup_model = None
+        self.updates = []  # the records of the updates this object ran
+        # Set by `_set_up` for one model (`BaseUpdater`):
         self._specs = None
         self._state = None
         self._grow_input = None
         self._signal = None
         self._expected = []  # per matrix: the active count of each gate
-        # Set by `_plan` at the start of each training:
+        # Set by `_resolve_steps` at the start of each training:
         self._window = None
         self._schedule_fn = None
         self._epoch_records = []
-        self._optimizer = None  # given to `attach` (custom loops)
 
-    # Set-up --------------------------------------------------------------
+    # Set-up (the life cycle is `BaseUpdater`'s) -------------------------
 
-    def set_model(self, model):
-        super().set_model(model)
-        if model is not self._setup_model and model_utils.sparse_layers_built(model):
-            self._setup(model)
+    builds_optimizer = True  # `attach` builds it: updates read its slots
 
-    def _get_optimizer(self):
-        if self._optimizer is not None:
-            return self._optimizer
-        return getattr(self.model, "optimizer", None)
-
-    def _setup(self, model):
+    def _set_up(self, model):
         """Finds the sparse matrices and attaches the state to the model."""
         specs = [s for s in sparse_weight_info(model) if s.weight.trainable]
         if not specs:
@@ -326,60 +216,22 @@ class DynamicSparsity(keras.callbacks.Callback):
         self._expected = [masks_lib.gate_counts(s.mask.numpy(), s.gates)
                           for s in specs]
 
-    def on_train_begin(self, logs=None):
-        model = self.model
-        if model.optimizer is None:
+    def _check_fit(self):
+        if self.model.optimizer is None:
             raise RuntimeError(
                 "DynamicSparsity in fit needs a compiled model; in a custom "
                 "training loop call attach(model, optimizer) instead")
         # In fit, grow_data is the only gradient signal there is.
-        grow_input = self._grow_input_cls(model.optimizer)
+        grow_input = self._grow_input_cls(self.model.optimizer)
         if grow_input.needs_gradient() and self.grow_data is None:
             raise ValueError(grow_input.missing_gradient_message(self.grow))
-        # Log values reach TensorBoard, CSVLogger, EarlyStopping... whatever
-        # the order the user listed the callbacks in.
-        callback_order.move_before_log_consumers(self)
-        # An unbuilt model (subclassed, or Sequential without Input) is
-        # built by its first train step: set up after it.
-        if model is not self._setup_model and model_utils.sparse_layers_built(model):
-            self._setup(model)
-        self._plan(StepPlan.of_fit(self.params))
 
-    def attach(self, model, optimizer, total_steps=None):
-        """Sets the callback up for a custom training loop (no `compile`).
-
-        Call it once the model is built (called on data) and before the first
-        `step_end`, `epoch_end` or `update_topology`. `optimizer` is the one
-        your loop applies gradients with: its slots at grown positions are
-        reset at each update, its `iterations` count the steps.
-
-        Args:
-            model: the built model.
-            optimizer: a Keras optimizer (built or not).
-            total_steps: the planned number of optimizer steps; needed for
-                `stop=None` (updates until the end) and for `start`/`stop`
-                given as fractions. `None` with integer `start`/`stop`.
-
-        Returns:
-            `self`.
-        """
-        total_steps = model_utils.check_attach(model, optimizer, total_steps)
-        self._optimizer = optimizer
-        if not optimizer.built:
-            optimizer.build(model.trainable_variables)
-        self.set_model(model)
-        if self._setup_model is not model:
-            self._setup(model)
-        self._plan(StepPlan.of_attach(total_steps))
-        return self
-
-    def _plan(self, plan):
+    def _resolve_steps(self, steps):
         """Resolves start, stop and the period in steps for this training."""
-        self._window = plan.window(self.start, self.stop,
-                                   self.update_every_steps,
-                                   self.update_every_epochs)
-        self._schedule_fn = schedules.get(
-            self.schedule, self.drop_fraction, decay_steps=self._window.stop)
+        self._window = steps.window(self.start, self.stop,
+                                    self.update_every_steps,
+                                    self.update_every_epochs)
+        self._set_schedule(self._window.stop)
         spe = getattr(self.model, "steps_per_execution", 1) or 1
         if self.update_every_steps is not None and spe > self.update_every_steps:
             warnings.warn(
@@ -389,10 +241,14 @@ class DynamicSparsity(keras.callbacks.Callback):
                 "(at the first chunk end after each due step)",
                 stacklevel=2)
 
-    # When to update ---------------------------------------------------------
+    def _set_schedule(self, decay_steps):
+        """The one place the drop-fraction schedule is built: at the start
+        of each training, decaying at its resolved stop; or, for an update
+        before any training, at `stop` given in steps (`_drop_fraction`)."""
+        self._schedule_fn = schedules.get(
+            self.schedule, self.drop_fraction, decay_steps=decay_steps)
 
-    def _iterations(self):
-        return int(self._get_optimizer().iterations.numpy())
+    # When to update ---------------------------------------------------------
 
     def _maybe_update(self, completed_epochs=None):
         window = self._window
@@ -403,10 +259,10 @@ class DynamicSparsity(keras.callbacks.Callback):
             return
         else:
             point = completed_epochs // self.update_every_epochs
-        last, count = (int(v) for v in self._state.counters.numpy())
+        last, count = self._state.progress()
         if point < last:
             # The step count went back (a new optimizer): start over from it.
-            self._state.counters.assign(np.array([point, count], np.int64))
+            self._state.set_progress(point, count)
             return
         due = None  # the step the point fell due at, when steps are known
         if window.period is not None:
@@ -419,27 +275,25 @@ class DynamicSparsity(keras.callbacks.Callback):
             return
         if point <= last or point < 1:
             return
-        self._state.counters.assign(np.array([point, count], np.int64))
+        self._state.set_progress(point, count)
         if (due if due is not None else step) < window.start:
             return
         return self.update_topology(step)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_records = []
-        if self._setup_model is not self.model:
+        if not self._is_set_up():
             return  # an unbuilt model: set up after its first step
         # Catches up an update that a restored checkpoint has not done yet.
         self._maybe_update(completed_epochs=epoch)
 
     def on_train_batch_end(self, batch, logs=None):
-        if self._setup_model is not self.model:
-            self._setup(self.model)
+        super().on_train_batch_end(batch, logs)  # sets up an unbuilt model
         if self.update_every_steps is not None:
             self._maybe_update()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._setup_model is not self.model:
-            self._setup(self.model)
+        self._ensure_set_up()
         if self.update_every_steps is None:
             self._maybe_update(completed_epochs=epoch + 1)
         if logs is not None:
@@ -489,7 +343,7 @@ class DynamicSparsity(keras.callbacks.Callback):
             return self._maybe_update(completed_epochs=epoch + 1)
 
     def _check_attached(self, name):
-        if self._setup_model is None or self.model is None:
+        if self.model is None or self._setup_model is None:
             raise RuntimeError(
                 f"{name} needs a model: call attach(model, optimizer) first "
                 "(in model.fit the callback runs by itself)")
@@ -509,20 +363,13 @@ class DynamicSparsity(keras.callbacks.Callback):
             dtype=tf.int64)
 
     def _topology_hook(self):
-        optimizer = self._get_optimizer()
-        while optimizer is not None:
-            if hasattr(optimizer, "update_sparse_topology"):
-                return optimizer.update_sparse_topology
-            optimizer = getattr(optimizer, "inner_optimizer", None)
-        return None
+        return wrappers.topology_hook(self._get_optimizer())
 
     def _drop_fraction(self, index, step, drop_fraction):
         if drop_fraction is not None:
             return check_fraction(drop_fraction, "drop_fraction")
         if self._schedule_fn is None:  # called before any training
-            stop = self.stop if isinstance(self.stop, int) else None
-            self._schedule_fn = schedules.get(
-                self.schedule, self.drop_fraction, decay_steps=stop)
+            self._set_schedule(self.stop if isinstance(self.stop, int) else None)
         return check_fraction(self._schedule_fn(index, step), "schedule",
                               verb="return")
 
@@ -541,29 +388,28 @@ class DynamicSparsity(keras.callbacks.Callback):
             loss_fn, batch, gradients: the gradient signal, as in `step_end`.
 
         Returns:
-            The update's record (also appended to `self.updates`).
+            The update's record (also appended to `self.updates`; its
+            `"update"` is the index among all the training's updates,
+            `update_count` before this one).
         """
         if self.model is None:
             raise RuntimeError("update_topology needs a model: call "
                                "attach(model, optimizer) first")
-        if self.model is not self._setup_model:
-            self._setup(self.model)
+        self._ensure_set_up()
         if not self._signal.is_given and (
                 loss_fn is not None or batch is not None or gradients is not None):
             with self._signal.given(loss_fn, batch, gradients):
                 return self.update_topology(step, drop_fraction)
         if step is None:
             step = self._iterations()
-        counters = self._state.counters.numpy()
-        index = int(counters[1])
+        last_point, index = self._state.progress()
         fraction = self._drop_fraction(index, step, drop_fraction)
         if fraction > 0:
             matrices = self._prune_and_grow(index, fraction)
         else:
             matrices = [records.unchanged_record(spec, expected)
                         for spec, expected in zip(self._specs, self._expected)]
-        self._state.counters.assign(
-            np.array([counters[0], index + 1], np.int64))
+        self._state.set_progress(last_point, index + 1)
         record = records.update_record(index, step, fraction, matrices,
                                        self._specs, self._state.ever_active)
         self.updates.append(record)
@@ -619,6 +465,16 @@ class DynamicSparsity(keras.callbacks.Callback):
             raise ValueError("The callback has no model yet: call attach, "
                              "set_model or fit first")
         return self._state
+
+    @property
+    def update_count(self):
+        """The number of updates of the whole training, those a resumed run
+        restored with `state` included (0 before `set_model`, `attach` or
+        `fit`). `updates` holds the records of the updates this callback
+        object ran only: after a resume it starts empty, and its records'
+        `"update"` indices continue from the restored count (`docs/dst.md`,
+        "Resuming")."""
+        return 0 if self._state is None else self._state.progress()[1]
 
     def get_state(self):
         """The callback's state as NumPy values (a dict)."""

@@ -6,7 +6,8 @@ variables, one per trainable variable, in attributes of its own
 `optimizer._get_variable_index(variable)`. This module knows those
 attributes for every built-in optimizer (tests/dst/test_optimizer_slots.py
 checks each against the slot variables' names, which Keras derives from the
-weight's path), unwraps `LossScaleOptimizer` and `MultiOptimizer`, and for
+weight's path), looks through `LossScaleOptimizer` and `MultiOptimizer`
+(`optimizers.wrappers.owner`: the optimizer that holds a weight's slots), and for
 an optimizer it does not know falls back to any list attribute holding one
 variable per trainable variable with the weight's shape.
 
@@ -17,6 +18,8 @@ left alone (its `_v`, recomputed from them each step, is reset).
 """
 
 import keras
+
+from keras_sparse_rnn.optimizers.wrappers import owner, working_optimizers
 
 _OPT = keras.optimizers
 
@@ -59,20 +62,6 @@ def _known_class(optimizer, table):
         if cls in table:
             return cls
     return None
-
-
-def owner(optimizer, variable):
-    """The optimizer that holds `variable`'s slots (unwraps wrappers)."""
-    while isinstance(optimizer, _OPT.LossScaleOptimizer):
-        optimizer = optimizer.inner_optimizer
-    if isinstance(optimizer, _OPT.MultiOptimizer):
-        if not optimizer.built:
-            return None
-        idx = optimizer._var_to_optimizer_idx.get(optimizer._var_key(variable))
-        if idx is None:
-            return None
-        return owner(optimizer._inner_optimizers[idx], variable)
-    return optimizer
 
 
 def _index(optimizer, variable):
@@ -138,12 +127,13 @@ def slot_variables(optimizer, variable):
 
 
 def has_first_moment(optimizer):
-    """Whether the optimizer keeps a moving average of the gradient."""
-    while isinstance(optimizer, _OPT.LossScaleOptimizer):
-        optimizer = optimizer.inner_optimizer
-    if isinstance(optimizer, _OPT.MultiOptimizer):
-        return bool(optimizer._inner_optimizers) and all(
-            has_first_moment(o) for o in optimizer._inner_optimizers)
+    """Whether the optimizer keeps a moving average of the gradient (every
+    inner optimizer of a `MultiOptimizer` does)."""
+    optimizers = working_optimizers(optimizer)
+    return bool(optimizers) and all(_keeps_first_moment(o) for o in optimizers)
+
+
+def _keeps_first_moment(optimizer):
     cls = _known_class(optimizer, _FIRST_MOMENT)
     if cls is None:
         return False

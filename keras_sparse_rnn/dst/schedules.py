@@ -149,8 +149,8 @@ def polynomial_decay_sparsity(step, *, final_sparsity, end_step,
     begin_step, end_step, power)(step)[1]`, so the value is identical to the
     last bit (a NumPy float32 `pow` differs from TensorFlow's in about a
     third of the cases). Before `begin_step` it is `initial_sparsity`, after
-    `end_step` `final_sparsity`. Whether pruning happens at `step` at all is
-    `is_pruning_step`.
+    `end_step` `final_sparsity`. Whether pruning happens at `step` at all:
+    `last_pruning_step(step, ...) == step`.
 
     Args:
         step: int >= 0, the training step (tfmot counts from 1 at the first
@@ -193,26 +193,18 @@ def polynomial_decay_sparsity(step, *, final_sparsity, end_step,
     return float(sparsity.numpy())
 
 
-def is_pruning_step(step, *, begin_step, end_step, frequency):
-    """Whether tfmot's schedules prune at `step`.
-
-    True when `begin_step <= step <= end_step` and `step - begin_step` is a
-    multiple of `frequency` (`PruningSchedule._should_prune_in_step`). So the
-    last pruning step is the last such multiple before `end_step`: if
-    `end_step - begin_step` is not a multiple of `frequency`, the schedule
-    never prunes at `end_step` and `final_sparsity` is not reached, in tfmot
-    as here. tfmot's first training step is step 1, so step 0 never prunes.
-    """
-    step = check_int(step, "step", minimum=0)
-    begin_step = check_int(begin_step, "begin_step", minimum=0)
-    end_step = check_int(end_step, "end_step", minimum=0)
-    frequency = check_int(frequency, "frequency", minimum=1)
-    return (step >= 1 and begin_step <= step <= end_step
-            and (step - begin_step) % frequency == 0)
-
-
 def last_pruning_step(step, begin_step, end_step, frequency):
-    """The latest step <= `step` at which the schedule prunes, or None."""
+    """The latest step <= `step` at which tfmot's schedules prune, or None.
+
+    They prune at the steps `begin_step <= t <= end_step` where
+    `t - begin_step` is a multiple of `frequency`
+    (`PruningSchedule._should_prune_in_step`), never at step 0 (tfmot's
+    first training step is 1). So the last pruning step is the last such
+    multiple before `end_step`: if `end_step - begin_step` is not a multiple
+    of `frequency`, the schedule never prunes at `end_step` and
+    `final_sparsity` is not reached, in tfmot as here. The schedule prunes
+    at `step` itself when this returns `step`.
+    """
     last = min(step, end_step)
     if last < begin_step:
         return None

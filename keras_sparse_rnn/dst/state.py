@@ -102,13 +102,25 @@ class DynamicSparsityState(keras.layers.Layer):
                 f"The DynamicSparsity state in the file lacks {missing}; "
                 "they keep their current values", stacklevel=2)
 
+    # The progress counters: decoded and encoded here only -------------------
+
+    def progress(self):
+        """`(last_point, update_count)`: the last update point the callback
+        processed (-1 before any) and the number of updates done, as ints."""
+        last_point, update_count = (int(v) for v in self.counters.numpy())
+        return last_point, update_count
+
+    def set_progress(self, last_point, update_count):
+        """Stores `(last_point, update_count)` (see `progress`)."""
+        self.counters.assign(np.array([last_point, update_count], np.int64))
+
     # The callback's `get_state` / `set_state` -------------------------------
 
     def to_numpy(self):
         """The state as NumPy values: a dict whose `"momentum"` entry holds
         the grow input's per-matrix state (SNFS's moving averages, the one
         grow input that keeps any; the key is kept so saved dicts load)."""
-        last, count = (int(v) for v in self.counters.numpy())
+        last, count = self.progress()
         return {
             "last_point": last,
             "update_count": count,
@@ -137,5 +149,4 @@ class DynamicSparsityState(keras.layers.Layer):
                                  f"fit {tuple(variable.shape)}")
         for variable, value in pairs:
             variable.assign(value)
-        self.counters.assign(np.array(
-            [state["last_point"], state["update_count"]], np.int64))
+        self.set_progress(state["last_point"], state["update_count"])

@@ -15,6 +15,7 @@ import numpy as np
 from keras import ops
 
 from keras_sparse_rnn.masks import MaskConstraint
+from keras_sparse_rnn.optimizers import wrappers
 from keras_sparse_rnn.validation import check_bool, check_int, check_number, check_verbose
 
 
@@ -395,8 +396,7 @@ class SNTASGD(keras.optimizers.SGD):
 
 
 def _sntasgd_of(model):
-    optimizer = getattr(model, "optimizer", None)
-    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    optimizer = wrappers.unwrap(getattr(model, "optimizer", None))
     if not isinstance(optimizer, SNTASGD):
         raise ValueError(
             "SNTASGDTrigger needs a model compiled with "

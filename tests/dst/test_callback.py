@@ -410,3 +410,33 @@ def test_unknown_steps_per_epoch_counts_epochs():
     # No planned end: an update after each epoch, the last one included.
     assert [u["step"] for u in cb.updates] == ends
     assert len(ends) == 3 and ends[0] > 0
+
+
+# Resuming: what is kept ------------------------------------------------------
+
+def test_after_a_resume_update_count_counts_all_and_updates_this_run(tmp_path):
+    """docs/dst.md, "Resuming": the count is state (restored); `updates` are
+    the records this callback object made (statistics, not restored), and
+    their indices continue the count."""
+    assert DynamicSparsity().update_count == 0  # no model yet
+    model = compile_lm(lm())
+    first = DynamicSparsity(0.3, schedule="constant")
+    _fit(model, [first], epochs=3)  # updates after epochs 1 and 2
+    assert [u["update"] for u in first.updates] == [0, 1]
+    assert first.update_count == 2
+    assert first.state.progress() == (2, 2)  # (last update point, count)
+    path = str(tmp_path / "run.weights.h5")
+    model.save_weights(path)
+
+    model = compile_lm(lm())
+    second = DynamicSparsity(0.3, schedule="constant")
+    second.set_model(model)  # attaches the state, then the file fills it
+    model.load_weights(path)
+    assert second.update_count == 2
+    assert second.updates == []
+    assert second.get_state()["update_count"] == 2
+    record = second.update_topology(drop_fraction=0.1)
+    assert record["update"] == 2
+    assert [u["update"] for u in second.updates] == [2]
+    assert second.update_count == 3
+    assert second.state.progress() == (2, 3)

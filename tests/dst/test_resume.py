@@ -75,6 +75,10 @@ def _check_resume(tmp_path, case, order):
     for a, b in zip(want_weights, [w.numpy() for w in model.weights]):
         np.testing.assert_array_equal(a, b)
     assert second.get_state()["update_count"] == 3
+    # docs/dst.md, "Resuming": the count covers the whole training, the
+    # records only what this callback object ran after the restore.
+    assert second.update_count == 3
+    assert len(second.updates) == len(expected)
 
 
 @pytest.mark.parametrize("case,order", [("momentum_own_average", "dst_first"),

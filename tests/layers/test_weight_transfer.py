@@ -134,11 +134,11 @@ def test_sparsify_a_trained_dense_model_by_magnitude():
     sparse = ksr.sparsify(dense, 0.8, "erdos_renyi")
     assert [type(l).__name__ for l in sparse.layers] == [
         "SparseEmbedding", "SparseLSTM", "SparseDense"]
-    plan = ksr.plan_sparsity(sparse, 0.8, "erdos_renyi")
+    sparsities = ksr.sparsity_per_matrix(sparse, 0.8, "erdos_renyi")
     total = active = 0
     for spec in ksr.sparse_weight_info(sparse):
         w, m = spec.weight.numpy(), spec.mask.numpy()
-        assert m.sum() == ksr.masks.expected_active_count(w.shape, plan[spec.weight.path])
+        assert m.sum() == ksr.masks.expected_active_count(w.shape, sparsities[spec.weight.path])
         assert np.all(w[m == 0] == 0)
         source = _dense_value(dense, sparse, spec)
         np.testing.assert_array_equal(w[m == 1], source[m == 1])  # copied

@@ -1,16 +1,17 @@
-"""`StepPlan`: how many optimizer steps a training plans, told to a callback.
+"""`TrainingSteps`: how many optimizer steps a training will run.
 
 `DynamicSparsity` and `GradualPruning` take their start, stop and period in
 steps, or as fractions of the planned training / `None` for its end; both
-learn the plan once at the start of training, from `fit`'s parameters
+learn the length of the training once at its start, from `fit`'s parameters
 (`epochs * steps per epoch`) or from `attach(..., total_steps)` in a custom
-loop, and resolve their arguments against it here.
+loop (`base_updater.BaseUpdater`), and resolve their arguments against it
+here.
 """
 
 import collections
 import numbers
 
-from keras_sparse_rnn.validation import check_fraction
+from keras_sparse_rnn.validation import check_fraction, check_int
 
 #: The resolved steps of a periodic callback: first step it may act at,
 #: the step it stops before (`None`: never), its period in steps (`None`:
@@ -48,14 +49,57 @@ def check_stop(value):
     return _check_step_or_fraction(value, "stop", 1, "(0, 1]", allow_none=True)
 
 
-class StepPlan:
+class _EveryEpoch(int):
+    """The default `update_every_epochs=1`, told apart from an explicit 1."""
+
+    def __repr__(self):
+        return "1"
+
+
+#: `DynamicSparsity`'s default `update_every_epochs`.
+DEFAULT_EVERY_EPOCHS = _EveryEpoch(1)
+
+
+def check_period(every_epochs, every_steps):
+    """`(update_every_epochs, update_every_steps)`: one a positive int, the
+    other None; `every_steps` given wins over the default `every_epochs`."""
+    if every_steps is not None:
+        if every_epochs is not None and every_epochs is not DEFAULT_EVERY_EPOCHS:
+            raise ValueError(
+                "update_every_epochs and update_every_steps cannot both "
+                f"be given, got update_every_epochs={every_epochs!r} "
+                f"and update_every_steps={every_steps!r}: give one "
+                "of them"
+            )
+        return None, check_int(every_steps, "update_every_steps", minimum=1)
+    if every_epochs is None:
+        raise ValueError(
+            "update_every_epochs and update_every_steps are both None:"
+            " give one of them (a positive int)"
+        )
+    return check_int(every_epochs, "update_every_epochs", minimum=1), None
+
+
+def check_start_stop(start, stop):
+    """`(start, stop)` checked (`check_start`, `check_stop`), and `start <
+    stop` when both are steps or both fractions."""
+    start, stop = check_start(start), check_stop(stop)
+    if isinstance(stop, type(start)) and stop is not None and start >= stop:
+        raise ValueError(
+            f"start must be smaller than stop, got start={start!r} "
+            f"and stop={stop!r}"
+        )
+    return start, stop
+
+
+class TrainingSteps:
     """The planned optimizer steps of one training.
 
     Args:
         total_steps: the planned number of steps, or `None` if unknown.
         steps_per_epoch: steps per epoch, or `None` (unknown, or a custom
             loop that counts its own epochs).
-        source: how to name where the plan came from in an error
+        source: how to name where the step count came from in an error
             ("this fit call ...").
     """
 
@@ -67,7 +111,7 @@ class StepPlan:
 
     @classmethod
     def of_fit(cls, params):
-        """The plan of a `fit` call, from the callback's `params`."""
+        """The steps of a `fit` call, from the callback's `params`."""
         params = params or {}
         epochs, steps = params.get("epochs"), params.get("steps")
         return cls(int(epochs) * int(steps) if epochs and steps else None,
@@ -77,7 +121,7 @@ class StepPlan:
 
     @classmethod
     def of_attach(cls, total_steps):
-        """The plan of a custom loop: `attach(..., total_steps)`."""
+        """The steps of a custom loop: `attach(..., total_steps)`."""
         return cls(total_steps, None, source="attach without total_steps")
 
     def step(self, value, name):
@@ -106,7 +150,7 @@ class StepPlan:
 
     def window(self, start, stop, every_steps=None, every_epochs=None):
         """`StepWindow` of a periodic callback: `start` and `stop` (ints or
-        fractions; `stop=None` is the end of the plan, `None` if unknown),
+        fractions; `stop=None` is the end of training, `None` if unknown),
         the period from `every_steps`, or `every_epochs` times the steps per
         epoch (`None` when those are unknown: count epochs)."""
         start = self.step(start, "start")
