@@ -84,8 +84,20 @@ def parse_args(argv=None):
                    help="small, medium or large (Zaremba's LSTMs; GRU too) or zilly "
                         "(the RHN); tiny for smoke tests (default: small, for "
                         "the RHN zilly)")
-    p.add_argument("--sparsity", type=float, default=0.67,
-                   help="global fraction of zeros of the sparse matrices, in [0, 1)")
+    p.add_argument("--sparsity", type=float, default=None,
+                   help="global fraction of zeros of the sparse matrices, in [0, 1) "
+                        "(default: 0.67)")
+    p.add_argument("--active-params", type=int, default=None,
+                   help="instead of --sparsity: the sparsity at which the model "
+                        "trains this many parameters (biases counted), e.g. a wide "
+                        "sparse model at the dense small model's 4,651,600")
+    p.add_argument("--units", type=int, default=None,
+                   help="the recurrent layers' width instead of the size's; the "
+                        "uniform init range is scaled by sqrt(size's units / units) "
+                        "(Zaremba's 0.1 at 200 gives 0.055 at 650, his medium's 0.05)")
+    p.add_argument("--dropout", type=float, default=None,
+                   help="dropout on the non-recurrent connections instead of the "
+                        "size's (Zaremba's regularization: 0.5 for his medium LSTM)")
     p.add_argument("--distribution", choices=("erdos_renyi", "uniform"),
                    default=None,
                    help="how the sparsity is spread over the matrices; default "
@@ -136,8 +148,22 @@ def parse_args(argv=None):
     elif args.size not in sizes:
         raise UsageError(f"--cell {args.cell} has the sizes {', '.join(sorted(sizes))}, "
                          f"got --size {args.size}")
-    if not 0.0 <= args.sparsity < 1.0:
+    if args.active_params is not None:
+        if args.sparsity is not None:
+            raise UsageError("give --sparsity or --active-params, not both")
+        if args.method == "dense":
+            raise UsageError("--active-params sets a sparse model's sparsity: "
+                             "not with --method dense")
+        if args.active_params < 1:
+            raise UsageError(f"--active-params must be >= 1, got {args.active_params}")
+    elif args.sparsity is None:
+        args.sparsity = 0.67
+    if args.sparsity is not None and not 0.0 <= args.sparsity < 1.0:
         raise UsageError(f"--sparsity must be in [0, 1), got {args.sparsity}")
+    if args.units is not None and args.units < 1:
+        raise UsageError(f"--units must be >= 1, got {args.units}")
+    if args.dropout is not None and not 0.0 <= args.dropout < 1.0:
+        raise UsageError(f"--dropout must be in [0, 1), got {args.dropout}")
     if args.method == "dense" and args.sparsity != 0.0:
         args.sparsity = 0.0  # dense means no zeros; say so in the outputs
     if args.method != "dense" and args.sparsity == 0.0:
@@ -189,8 +215,12 @@ def build_model(args, config, vocab_size):
     import keras_sparse_rnn as ksr
 
     # Gradual pruning starts dense; the others start at the target sparsity
-    # (the per-matrix value is re-set by distribute_sparsity).
-    sparse = 0.0 if args.method == "gradual" else args.sparsity
+    # (the per-matrix value is re-set by distribute_sparsity; with
+    # --active-params the sparsity comes from the built model, below).
+    if args.method == "gradual":
+        sparse = 0.0
+    else:
+        sparse = 0.5 if args.sparsity is None else args.sparsity
 
     def init(k, per_call=False):
         # One initializer (one seed) per weight: a Keras initializer seeded
@@ -242,6 +272,8 @@ def build_model(args, config, vocab_size):
     logits = ksr.SparseDense(vocab_size, sparsity=sparse, kernel_initializer=init(99),
                              mask_seed=args.seed + 50, name="softmax")(x)
     model = keras.Model(inputs, logits, name=f"ptb_{args.cell}_{args.size}")
+    if args.active_params is not None:
+        args.sparsity = ksr.sparsity_for_active_params(model, args.active_params)
     if args.method not in ("dense", "gradual"):
         ksr.distribute_sparsity(model, args.sparsity, args.distribution)
     return model
@@ -253,8 +285,15 @@ def sizes_of(cell):
 
 
 def size_config(args):
-    """The settings of `args.size` for `args.cell` (a copy)."""
-    return dict(sizes_of(args.cell)[args.size])
+    """The settings of `args.size` for `args.cell` (a copy), with `--units`
+    (the init range scaled by sqrt(size's units / units)) and `--dropout`."""
+    config = dict(sizes_of(args.cell)[args.size])
+    if getattr(args, "units", None) is not None and args.units != config["units"]:
+        config["init"] *= math.sqrt(config["units"] / args.units)
+        config["units"] = args.units
+    if getattr(args, "dropout", None) is not None:
+        config["dropout"] = args.dropout
+    return config
 
 
 def keras_learning_rate(args, config):
@@ -364,6 +403,7 @@ class RunResult:
     epochs: int
     steps_per_epoch: int
     resumed_at_epoch: object = None  # the epoch a resumed run began with
+    epoch_seconds: list = None  # training seconds of the run at each epoch's end
 
 
 def train(args):
@@ -429,7 +469,7 @@ def train(args):
     steps = int(optimizer.iterations.numpy())
     return model, vocab, RunResult(hist, math.exp(valid_loss), math.exp(test_loss),
                                    log.seconds(), steps, epochs, steps_per_epoch,
-                                   log.resumed_at)
+                                   log.resumed_at, [e["seconds"] for e in log.entries])
 
 
 def main(argv=None):
@@ -453,6 +493,7 @@ def main(argv=None):
     model.save(out / "model.keras")
     record = {
         "args": vars(args),
+        "config": size_config(args),  # the size's settings as run (--units, --dropout)
         "history": result.history,
         "valid_perplexity": result.valid_perplexity,
         "test_perplexity": result.test_perplexity,
@@ -474,6 +515,7 @@ def main(argv=None):
         "epochs_run": len(result.history.get("loss", [])),
         "steps_per_epoch": result.steps_per_epoch,
         "resumed_at_epoch": result.resumed_at_epoch,
+        "epoch_seconds": result.epoch_seconds,
     }
     print(f"validation perplexity {result.valid_perplexity:.2f}, "
           f"test perplexity {result.test_perplexity:.2f} "

@@ -33,7 +33,10 @@ and the vocabulary is built from the examples trained on. SST-2: Kim (2014)'s
 
 Writes to `--out-dir`: `history.json` (per-epoch `history`, `test_accuracy`,
 `valid_accuracy`, `wall_seconds`, `active_params`, FLOPs per token, ...),
-`summary.txt` / `summary.json` (the sparsity report) and `model.keras`.
+`summary.txt` / `summary.json` (the sparsity report) and `model.keras`. A run
+survives interruption: each epoch end writes `<out-dir>/backup` (model,
+optimizer, topology-update state, epoch logs; `--no-backup` turns it off), and
+the same command started again resumes from the last completed epoch.
 Data: `--data-dir`, else `$KERAS_SPARSE_RNN_DATA/<folder>` (`trec/` for
 `trec_fine`), else the Keras cache. Bad flags or data: a message and exit code 2.
 """
@@ -44,7 +47,6 @@ import json
 import os
 import pathlib
 import sys
-import time
 
 METHODS = ("dense", "static", "set", "rigl", "snfs", "gradual")
 # Every corpus the loaders read: its folder under --data-dir or
@@ -179,6 +181,8 @@ def parse_args(argv=None):
                    help="folder with the dataset's files")
     p.add_argument("--out-dir", default="runs/text_classification")
     p.add_argument("--no-save", action="store_true", help="skip model.keras")
+    p.add_argument("--no-backup", action="store_true",
+                   help="no per-epoch backup in <out-dir>/backup (no resume)")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     args = p.parse_args(argv)
     if args.active_params is not None:
@@ -463,21 +467,29 @@ def train(args):
     steps_per_epoch = -(-data.num_examples["train"] // args.batch_size)
     grow_data = next(iter(data.train))
     callbacks = make_callbacks(args, steps_per_epoch, grow_data)
-    start = time.monotonic()
+    out = pathlib.Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # The epoch logs and wall time across a resume, and the per-epoch backup
+    # that a resumed run starts from (as in ptb_language_model.py).
+    log = training.run_log(out / "epochs.json")
+    callbacks.append(log)
+    if not args.no_backup:
+        callbacks.append(training.epoch_backup(out / "backup"))
+    callbacks += training.kill_after_epoch_for_tests()
     # shuffle=False: the dataset shuffles itself (seeded, in tf.data); fit's
     # default shuffle=True would only warn that it ignores a tf.data.Dataset.
-    history = model.fit(data.train, validation_data=data.valid, epochs=args.epochs,
-                        callbacks=callbacks, verbose=args.verbose, shuffle=False)
-    wall = time.monotonic() - start
+    model.fit(data.train, validation_data=data.valid, epochs=args.epochs,
+              callbacks=callbacks, verbose=args.verbose, shuffle=False)
     valid = (model.evaluate(data.valid, verbose=0, return_dict=True)
              if data.valid is not None else {"accuracy": None, "loss": None})
     test = model.evaluate(data.test, verbose=0, return_dict=True)
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    hist = {k: [float(v) for v in vals] for k, vals in log.history().items()}
     return model, data, dict(
         history=hist,
         valid_accuracy=_float(valid["accuracy"]), valid_loss=_float(valid["loss"]),
         test_accuracy=float(test["accuracy"]), test_loss=float(test["loss"]),
-        wall_seconds=wall, train_steps=int(optimizer.iterations.numpy()),
+        wall_seconds=log.seconds(), resumed_at_epoch=log.resumed_at,
+        epoch_seconds=[e["seconds"] for e in log.entries], train_steps=int(optimizer.iterations.numpy()),
         epochs=args.epochs, steps_per_epoch=steps_per_epoch,
         epochs_run=len(hist.get("loss", [])))
 

@@ -115,6 +115,38 @@ def test_ptb_static_tiny_end_to_end(ptb_lm, tmp_path, capsys):
     assert "FULLY_CONNECTED" in tflite["ops"]
 
 
+def test_ptb_wide_sparse_at_the_dense_models_parameter_count(ptb_lm, tmp_path):
+    # The tiny dense model (32 units, 10,000 words) trains 666,640 parameters;
+    # 48 units at that count: 10,384 biases whole, the rest of the 996,864
+    # sparse weights at density (666,640 - 10,384) / 996,864.
+    out = tmp_path / "wide"
+    assert ptb_lm.main(["--size", "tiny", "--method", "rigl", "--units", "48",
+                        "--active-params", "666640", "--dropout", "0.3", "--block", "8",
+                        "--steps-per-epoch", "3", "--epochs", "1", "--no-export",
+                        "--no-backup", "--verbose", "0",
+                        "--data-dir", os.path.join(DATA, "ptb"), "--out-dir", str(out)]) == 0
+    record = json.loads((out / "history.json").read_text())
+    assert record["dense_params"] == 996864 + 10384
+    assert abs(record["active_params"] - 666640) <= 0.01 * 666640
+    assert record["args"]["sparsity"] == pytest.approx(1 - 656256 / 996864)
+    # Zaremba's init range scaled to the width: 0.1 * sqrt(32 / 48).
+    assert record["config"]["units"] == 48 and record["config"]["dropout"] == 0.3
+    assert record["config"]["init"] == pytest.approx(0.1 * math.sqrt(32 / 48))
+    summary = json.loads((out / "summary.json").read_text())
+    assert [m["shape"] for m in summary["matrices"]][:2] == [[10000, 48], [48, 192]]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--sparsity", "0.5", "--active-params", "10"], "not both"),
+    (["--method", "dense", "--active-params", "10"], "not with --method dense"),
+    (["--units", "0"], "--units must be >= 1, got 0"),
+    (["--dropout", "1"], "--dropout must be in [0, 1), got 1.0"),
+])
+def test_ptb_width_flags_are_checked(ptb_lm, argv, message):
+    with pytest.raises(ptb_lm.UsageError, match=re.escape(message)):
+        ptb_lm.parse_args(argv)
+
+
 @pytest.mark.parametrize("cell,method,optimizer,distribution", [
     ("rhn", "rigl", "sgd", "erdos_renyi"),
     ("gru", "snfs", "sntasgd", "uniform"),

@@ -147,3 +147,33 @@ def test_reproduce_resumes_a_killed_grid_run_from_its_backup(tmp_path, monkeypat
     assert len(masks) == 6
     for k in want:
         np.testing.assert_array_equal(want[k], got[k], err_msg=k)
+
+
+@pytest.mark.slow
+def test_killed_text_run_resumes_from_its_last_epoch(tmp_path):
+    """The text example resumes too. Its training split is reshuffled each epoch
+    by tf.data, and a resumed process starts that sequence again, so epochs
+    after the kill see another order than an uninterrupted run's: the run
+    resumes and completes, but only the epochs before the kill are the same."""
+    args = ["--dataset", "sst2", "--method", "set", "--sparsity", "0.8",
+            "--max-train-examples", "96", "--max-eval-examples", "32", "--epochs", "3",
+            "--units", "8", "--embedding-dim", "8", "--batch-size", "16", "--no-save",
+            "--verbose", "0"]
+    script = "examples/text_classification.py"
+    whole = _run(script, args, tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    out = tmp_path / "killed"
+    killed = _run(script, args, out, kill_after=1)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert not (out / "history.json").exists() and (out / "backup").is_dir()
+    resumed = _run(script, args, out)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = json.loads((tmp_path / "whole" / "history.json").read_text())
+    b = json.loads((out / "history.json").read_text())
+    assert a["resumed_at_epoch"] is None and b["resumed_at_epoch"] == 1
+    assert a["train_steps"] == b["train_steps"] == 3 * 6
+    assert a["epochs_run"] == b["epochs_run"] == 3
+    for key in a["history"]:
+        assert len(b["history"][key]) == 3, key
+        assert a["history"][key][0] == b["history"][key][0], key
+    assert not (out / "backup").exists()
