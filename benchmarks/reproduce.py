@@ -40,6 +40,21 @@ Profiles:
   process time, about 8 hours of wall time), a text run 0.5-7 minutes. Each PTB run
   checkpoints every epoch, and a killed grid started again resumes its
   unfinished runs from their last completed epoch.
+* `equal` (`EQUAL_PTB`, `EQUAL_TEXT`; issue 20): wide sparse models at the
+  parameter count of the cpu profile's dense ones, whose runs are the
+  reference rows. PTB: 2 x 416 units at the small LSTM's 4,651,600 parameters
+  (sparsity 0.58; LSTM kernels in 32 x 32 blocks at density 0.46, on the
+  block path), RigL (2 seeds) and SET without dropout and with dropout 0.5,
+  gradual pruning of the same model once, Zaremba's small schedule. Not 650
+  units: measured here (300 steps of the example, one thread, beside other
+  runs) a 650-unit run took about 5 times the dense small model's time (its
+  13 epochs about 6 hours as the cpu grid runs them) and a 400-unit one about
+  3.5 times (about 4 hours two at a time, 3 alone with two threads); 416 is
+  the width near 400 whose LSTM density falls under the block path's 0.5 for
+  32 x 32 blocks. Text: LSTM 512 and embedding 512 (sparse, 32 x 32 blocks on
+  the LSTM) at the dense 128 / 128 classifier's count, SET and RigL, three
+  seeds, IMDB and SST-2. Run it one at a time with two threads
+  (`--parallel 1 --threads 2`) for the 3-hour figure, or two at a time.
 * `gpu`: Zaremba's medium LSTM (2 x 650, 39 epochs, dropout 0.5) and
   Zilly et al.'s RHN (`--size zilly`: depth 10 x 830, their PTB schedule,
   dropouts and weight decay, up to 500 epochs), dense and at 0.67 static,
@@ -107,15 +122,16 @@ CPU_PTB = dict(size="small", cell="lstm", runs=(
 # The setting of the paper's predecessor: sparse embedding and LSTM, 4% kept.
 CPU_TEXT = dict(datasets=("imdb", "sst2"), epochs=3, sparsity=0.96,
                 methods=("dense", "static", "set", "rigl"), seeds=(0, 1, 2))
-# The equal profile's PTB width: measured, see the docstring.
-EQUAL_PTB_UNITS = 650
+# The equal profile's PTB width: the widest whose run fits about 3 hours here
+# (see the docstring), a multiple of its 32 x 32 blocks.
+EQUAL_PTB_UNITS = 416
 # The equal profile: wide sparse models at the dense small models' parameter
 # counts. PTB: Zaremba's small schedule at width `units` (the widest whose run
 # fits about 3 hours here: see the docstring), LSTM kernels in b x b blocks of
 # constant fan-in on the block path, (method, seeds, dropout) per entry;
 # gradual pruning once, with the dropout the wide dense model needs.
 EQUAL_PTB = dict(size="small", cell="lstm", units=EQUAL_PTB_UNITS,
-                 active_params=4_651_600, block=16, runs=(
+                 active_params=4_651_600, block=32, runs=(
                      ("rigl", (0, 1), 0.0), ("set", (0,), 0.0),
                      ("rigl", (0, 1), 0.5), ("set", (0,), 0.5),
                      ("gradual", (0,), 0.5)))
@@ -123,7 +139,7 @@ EQUAL_PTB = dict(size="small", cell="lstm", units=EQUAL_PTB_UNITS,
 # runs) against LSTM width 512, embedding 512, at its parameter count: the
 # dense runs' active_params (results/reproduce_cpu/<dataset>_dense.json).
 EQUAL_TEXT = dict(datasets=("imdb", "sst2"), epochs=3, units=512, embedding_dim=512,
-                  block=16, methods=("set", "rigl"), seeds=(0, 1, 2),
+                  block=32, methods=("set", "rigl"), seeds=(0, 1, 2),
                   active_params={"imdb": 2_691_842, "sst2": 2_030_082})
 # For one GPU, every run a process of its own, all at once (--parallel).
 GPU_PTB = dict(models=(("lstm", "medium"), ("rhn", "zilly")), sparsity=0.67,
@@ -148,9 +164,9 @@ PUBLISHED = {"lstm small": ("Zaremba et al. (2014)", 120.7, 114.5),
 SMOKE_PTB = dict(size="tiny", epochs=2, steps_per_epoch=3)
 SMOKE_TEXT = ["--max-train-examples", "64", "--max-eval-examples", "64",
               "--sequence-length", "16"]
-# The equal profile's smoke: 48 units (16 x 16 blocks) at the tiny dense LSTM
+# The equal profile's smoke: 64 units (32 x 32 blocks) at the tiny dense LSTM
 # LM's 666,640 parameters; the text model at 40,000.
-SMOKE_EQUAL = dict(units=48, ptb_active_params=666_640, text_active_params=40_000)
+SMOKE_EQUAL = dict(units=64, ptb_active_params=666_640, text_active_params=40_000)
 #: Runs at once when --parallel is not given: on this project's 2-core machine
 #: two runs of one thread each finished a pair of runs sooner than one run of two
 #: threads after the other (`benchmarks/parallel_runs.py`, results/parallel_runs.json).
@@ -777,8 +793,9 @@ def profile_text(profile):
             f"- Penn Treebank at the dense small LSTM's {e['active_params']:,} parameters "
             f"(biases counted): 2 x {e['units']} units, the embedding, LSTM kernels and "
             "softmax sparse (Erdos-Renyi; the sparsity is solved from the count), the "
-            f"LSTM kernels in {e['block']}x{e['block']} blocks of constant fan-in on the "
-            "block path; Zaremba's small schedule (13 epochs, SGD lr 1 halved after "
+            f"LSTM kernels in {e['block']}x{e['block']} blocks of constant fan-in, "
+            "computed from the active blocks where the automatic choice takes them "
+            "(the summary's compute column); Zaremba's small schedule (13 epochs, SGD lr 1 halved after "
             "epoch 4, clip 5), uniform init 0.1 x sqrt(200 / units), without dropout "
             "and with dropout 0.5 on the non-recurrent connections. Gradual pruning "
             "trains the same wide model dense first and prunes it to the same count "
@@ -787,7 +804,7 @@ def profile_text(profile):
             f"- Text classification at the dense classifier's parameter count: LSTM "
             f"{t['units']}, embedding {t['embedding_dim']}, both sparse (and the "
             "classifier), Erdos-Renyi, the LSTM kernels in "
-            f"{t['block']}x{t['block']} blocks on the block path with XLA; "
+            f"{t['block']}x{t['block']} blocks (the automatic compute path) with XLA; "
             f"{t['epochs']} epochs, Adam 1e-3, batch 64, vocabulary 20,000; mean ± "
             "sample standard deviation over 3 seeds.",
         ]

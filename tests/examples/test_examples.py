@@ -888,7 +888,7 @@ def test_equal_profile_is_issue_20s_grid(reproduce):
     ptb = [r for r in runs if r.kind == "ptb"]
     # SST-2 first (cheap), then IMDB, then PTB: SET and RigL, three seeds each.
     assert [r.name for r in text] == [
-        f"{d}_512_{m}_equal_b16{s}" for d in ("sst2", "imdb") for m in ("set", "rigl")
+        f"{d}_512_{m}_equal_b32{s}" for d in ("sst2", "imdb") for m in ("set", "rigl")
         for s in ("", "_seed1", "_seed2")]
     for r in text:
         argv = r.argv
@@ -900,8 +900,8 @@ def test_equal_profile_is_issue_20s_grid(reproduce):
         assert argv[argv.index("--jit-compile") + 1] == "true"
     units = reproduce.EQUAL_PTB["units"]
     assert [(r.method, r.seed, r.dropout, r.block) for r in ptb] == [
-        ("rigl", 0, 0.0, 16), ("rigl", 1, 0.0, 16), ("set", 0, 0.0, 16),
-        ("rigl", 0, 0.5, 16), ("rigl", 1, 0.5, 16), ("set", 0, 0.5, 16),
+        ("rigl", 0, 0.0, 32), ("rigl", 1, 0.0, 32), ("set", 0, 0.0, 32),
+        ("rigl", 0, 0.5, 32), ("rigl", 1, 0.5, 32), ("set", 0, 0.5, 32),
         ("gradual", 0, 0.5, None)]
     for r in ptb:
         argv = r.argv
@@ -909,7 +909,7 @@ def test_equal_profile_is_issue_20s_grid(reproduce):
         assert argv[argv.index("--units") + 1] == str(units)
         assert argv[argv.index("--size") + 1] == "small" and "--epochs" not in argv
         assert r.label.startswith(f"{r.method}, {units} units")
-    assert ptb[3].name == f"ptb_lstm_{units}_rigl_equal_drop0.5_b16"
+    assert ptb[3].name == f"ptb_lstm_{units}_rigl_equal_drop0.5_b32"
     assert len({r.name for r in runs}) == len(runs)
     # The dense models the counts come from are the cpu profile's runs.
     for dataset, count in reproduce.EQUAL_TEXT["active_params"].items():
@@ -954,7 +954,7 @@ def test_equal_report_sets_the_wide_runs_beside_the_dense_ones(reproduce, tmp_pa
     assert bars == []
     # IMDB dense: 80, 81, 82 (mean 81, std 1); wide SET: 84, 86, 88 (86, std 2).
     assert "| dense | 0 | 3 | - | 81.00 ± 1.00% | +0.00 |" in text
-    assert "| set, 512 units, 16x16 blocks | 0.78 | 3 | - | 86.00 ± 2.00% | +5.00 |" in text
+    assert "| set, 512 units, 32x32 blocks | 0.78 | 3 | - | 86.00 ± 2.00% | +5.00 |" in text
     assert f"| {wide.label} | 0.77 | 1 | 110.00 | 110.00 | 0.917 |" in text
     assert (tmp_path / "reproduce_equal_ppl_vs_minutes.png").is_file()
     assert reproduce._minutes_per_epoch(records[wide.name]) == [2.0, 5.0]
