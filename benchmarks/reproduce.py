@@ -711,7 +711,8 @@ def text_table(records, runs):
             test = [100 * float(r["test_accuracy"]) for r in recs]
             valid = [100 * float(r["valid_accuracy"]) for r in recs
                      if r.get("valid_accuracy") is not None]
-            delta = (f"{sum(test) / len(test) - 100 * dense_test:+.2f}"
+            # + 0.0: a difference of zero prints "+0.00", never "-0.00"
+            delta = (f"{round(sum(test) / len(test) - 100 * dense_test, 2) + 0.0:+.2f}"
                      if dense_test is not None else "-")
             rec = recs[0]
             lines.append(
