@@ -12,8 +12,9 @@ from keras_sparse_rnn.layers import (
     SparseLSTM,
     SparseLSTMCell,
     SparseRHN,
+    SparseMatrix,
     SparseRHNCell,
-    SparseWeight,
+    sparse_matrices,
 )
 from keras_sparse_rnn.model_utils import sparse_weight_info, sparse_weights
 from keras_sparse_rnn.dst.schedules import polynomial_decay_sparsity
@@ -22,3 +23,15 @@ from keras_sparse_rnn.sparsify import sparsify
 from keras_sparse_rnn.summary import sparsity_summary
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # Renamed public names, kept for one release.
+    if name == "SparseWeight":
+        import warnings
+
+        warnings.warn("keras_sparse_rnn.SparseWeight is deprecated: use "
+                      "keras_sparse_rnn.SparseMatrix", DeprecationWarning,
+                      stacklevel=2)
+        return SparseMatrix
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,9 +19,8 @@ import numpy as np
 from keras_sparse_rnn import callback_order
 from keras_sparse_rnn import masks as masks_lib
 from keras_sparse_rnn.dst import schedules
-from keras_sparse_rnn.layers import guard
 from keras_sparse_rnn.model_utils import (check_attach, sparse_layers,
-                                         sparse_layers_built, sparse_weight_info)
+                                         sparse_layers_built, sparse_matrices)
 from keras_sparse_rnn.step_plan import StepPlan
 from keras_sparse_rnn.validation import check_fraction, check_int, check_verbose
 
@@ -106,9 +105,7 @@ def prune_to_sparsity(spec, sparsity):
     else:
         new_mask = masks_lib.expand_blocks(
             new_groups[0].reshape(grid_mask.shape), block)
-    with guard.unchecked():  # the pair changes together
-        spec.mask.assign(new_mask)
-        spec.weight.assign(weight * new_mask)
+    spec.replace(new_mask, weight * new_mask)  # the one write path
     _record_sparsity(spec.layer, spec.name, keep, size)
     return int(np.count_nonzero(new_mask))
 
@@ -253,14 +250,14 @@ class GradualPruning(keras.callbacks.Callback):
         callback_order.move_before_log_consumers(self)
         self._specs = None
         if sparse_layers_built(self.model):
-            self._specs = sparse_weight_info(self.model)
+            self._specs = sparse_matrices(self.model)
             self._maybe_prune()
         # else: an unbuilt model (subclassed, or Sequential without Input)
         # is built by its first train step; pruning starts after it.
 
     def on_train_batch_end(self, batch, logs=None):
         if self._specs is None:
-            self._specs = sparse_weight_info(self.model)
+            self._specs = sparse_matrices(self.model)
         self._maybe_prune()
 
     def attach(self, model, optimizer, total_steps=None):
@@ -280,7 +277,7 @@ class GradualPruning(keras.callbacks.Callback):
         self._plan(StepPlan.of_attach(total_steps))
         self.set_model(model)
         self._optimizer = optimizer
-        self._specs = sparse_weight_info(model)
+        self._specs = sparse_matrices(model)
         self._maybe_prune()
         return self
 

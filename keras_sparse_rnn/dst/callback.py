@@ -22,12 +22,11 @@ import tensorflow as tf
 from keras_sparse_rnn import callback_order
 from keras_sparse_rnn import masks as masks_lib
 from keras_sparse_rnn import model_utils
-from keras_sparse_rnn.dst import optimizer_slots, records, registry, schedules, updater
+from keras_sparse_rnn.dst import records, registry, schedules, updater
 from keras_sparse_rnn.dst.gradient_signal import GradientSignal, check_grow_data
 from keras_sparse_rnn.dst.grow_inputs import GrowContext
 from keras_sparse_rnn.dst.state import STATE_ATTR, DynamicSparsityState
-from keras_sparse_rnn.layers import guard
-from keras_sparse_rnn.model_utils import sparse_weight_info
+from keras_sparse_rnn.model_utils import sparse_matrices
 from keras_sparse_rnn.step_plan import StepPlan, check_start, check_stop
 from keras_sparse_rnn.validation import check_fraction, check_int, check_verbose
 
@@ -293,7 +292,7 @@ class DynamicSparsity(keras.callbacks.Callback):
 
     def _setup(self, model):
         """Finds the sparse matrices and attaches the state to the model."""
-        specs = [s for s in sparse_weight_info(model) if s.weight.trainable]
+        specs = [s for s in sparse_matrices(model) if s.weight.trainable]
         if not specs:
             raise ValueError(
                 f"model '{model.name}' has sparse weights, but none is "
@@ -508,14 +507,6 @@ class DynamicSparsity(keras.callbacks.Callback):
                 "dst", update_index, i, spec.layer.mask_seed, spec.name)],
             dtype=tf.int64)
 
-    def _topology_hook(self):
-        optimizer = self._get_optimizer()
-        while optimizer is not None:
-            if hasattr(optimizer, "update_sparse_topology"):
-                return optimizer.update_sparse_topology
-            optimizer = getattr(optimizer, "inner_optimizer", None)
-        return None
-
     def _drop_fraction(self, index, step, drop_fraction):
         if drop_fraction is not None:
             return check_fraction(drop_fraction, "drop_fraction")
@@ -575,7 +566,6 @@ class DynamicSparsity(keras.callbacks.Callback):
     def _prune_and_grow(self, index, fraction):
         """Updates every matrix; returns their records."""
         optimizer = self._get_optimizer()
-        hook = self._topology_hook()
         context = GrowContext(self._specs, optimizer,
                               lambda: self._signal.gradients(self.grow),
                               self._state.grow_state)
@@ -595,15 +585,12 @@ class DynamicSparsity(keras.callbacks.Callback):
             if self.redistribution == "gates":
                 self._expected[i] = np.asarray(matrices[-1]["gate_counts"])
             new_mask, grown = out["mask"], out["grown"]
-            with guard.unchecked():  # a new pair, consistent together
-                spec.mask.assign(new_mask)
-                spec.weight.assign(out["weight"])
+            # The one write path: the pair, the optimizer's slots at grown
+            # positions and its topology hook.
+            spec.replace(new_mask, out["weight"], grown, optimizer)
             ever = self._state.ever_active[i]
             ever.assign(tf.maximum(tf.convert_to_tensor(ever), new_mask))
             self._grow_input.on_grown(i, grown, context)
-            optimizer_slots.reset_slots(optimizer, spec.weight, grown)
-            if hook is not None:
-                hook(spec.weight, new_mask, grown)
         return matrices
 
     # State ------------------------------------------------------------------
