@@ -808,7 +808,7 @@ def test_report_table_and_plots(reproduce, tmp_path):
     assert "| dense | 0 | 1 | 120.00 | 115.20 | 1.000 |" in text
     # Zaremba's published figures beside ours, as a ratio to our dense run.
     assert "| Zaremba et al. (2014), dense | 0 | - | 120.7 | 114.5 | 1.006 |" in text
-    assert "| set | 0.9 | 85.00% | 84.00% | -1.00 | 1,000 | 10 | 30 | 50 | 3 x 313 | 20,000 |" in text
+    assert "| set | 0.9 | 1 | 85.00% | 84.00% | -1.00 | 1,000 | 10 | 30 | 50 | 3 x 313 | 20,000 |" in text
     assert "Runs not done yet: ptb_lstm_small_tfmot_0.9." in text
     assert "- **met**: PTB lstm small, sparsity 0.67" in text
     for suffix in ("ppl_per_epoch", "ppl_vs_sparsity"):
@@ -844,8 +844,9 @@ def test_cpu_profile_is_the_full_protocol_grid(reproduce):
         "ptb_lstm_small_static_0.9", "ptb_lstm_small_set_0.9",
         "ptb_lstm_small_rigl_0.9", "ptb_lstm_small_gradual_0.9",
         "ptb_lstm_small_rigl_0.67_b8", "ptb_lstm_small_rigl_0.9_b8",
-        *[f"{d}_{m}" for d in ("imdb", "sst2")
-          for m in ("dense", "static_0.96", "set_0.96", "rigl_0.96")]]
+        *[f"{d}_{m}{s}" for d in ("imdb", "sst2")
+          for m in ("dense", "static_0.96", "set_0.96", "rigl_0.96")
+          for s in ("", "_seed1", "_seed2")]]
     # Issue 19: RigL with 8 x 8 blocks of constant fan-in, a row of its own.
     blocked = [r for r in runs if r.block]
     assert [(r.method, r.sparsity, r.label) for r in blocked] == [
@@ -862,10 +863,14 @@ def test_cpu_profile_is_the_full_protocol_grid(reproduce):
             assert "--epochs" not in run.argv and "--steps-per-epoch" not in run.argv
             assert run.argv[run.argv.index("--size") + 1] == "small"
             assert ("--seed" in run.argv) == (run.seed == 1)
-        elif run.group == "imdb":  # the 25,000 / 25,000 split
-            assert run.argv[run.argv.index("--valid-fraction") + 1] == "0.0"
-        else:
-            assert "--valid-fraction" not in run.argv
+        else:  # issue 20: three seeds of each text run
+            assert ("--seed" in run.argv) == (run.seed > 0)
+            if run.seed:
+                assert run.argv[run.argv.index("--seed") + 1] == str(run.seed)
+            if run.group == "imdb":  # the 25,000 / 25,000 split
+                assert run.argv[run.argv.index("--valid-fraction") + 1] == "0.0"
+            else:
+                assert "--valid-fraction" not in run.argv
     commands = [r.command("out", threads=1) for r in runs]
     assert all(c[-4:] == ["--threads", "1", "--out-dir", "out"] for c in commands)
     gpu = reproduce.grid("gpu")
@@ -875,6 +880,86 @@ def test_cpu_profile_is_the_full_protocol_grid(reproduce):
     smoke = reproduce.grid("gpu", smoke=True)
     assert [r.group for r in smoke] == [r.group for r in gpu]
     assert all(r.argv[r.argv.index("--size") + 1] == "tiny" for r in smoke)
+
+
+def test_equal_profile_is_issue_20s_grid(reproduce):
+    runs = reproduce.grid("equal")
+    text = [r for r in runs if r.kind == "text"]
+    ptb = [r for r in runs if r.kind == "ptb"]
+    # SST-2 first (cheap), then IMDB, then PTB: SET and RigL, three seeds each.
+    assert [r.name for r in text] == [
+        f"{d}_512_{m}_equal_b16{s}" for d in ("sst2", "imdb") for m in ("set", "rigl")
+        for s in ("", "_seed1", "_seed2")]
+    for r in text:
+        argv = r.argv
+        assert argv[argv.index("--active-params") + 1] == {
+            "imdb": "2691842", "sst2": "2030082"}[r.group]
+        assert "--sparsity" not in argv and r.sparsity is None
+        assert argv[argv.index("--units") + 1] == "512"
+        assert argv[argv.index("--embedding-dim") + 1] == "512"
+        assert argv[argv.index("--jit-compile") + 1] == "true"
+    units = reproduce.EQUAL_PTB["units"]
+    assert [(r.method, r.seed, r.dropout, r.block) for r in ptb] == [
+        ("rigl", 0, 0.0, 16), ("rigl", 1, 0.0, 16), ("set", 0, 0.0, 16),
+        ("rigl", 0, 0.5, 16), ("rigl", 1, 0.5, 16), ("set", 0, 0.5, 16),
+        ("gradual", 0, 0.5, None)]
+    for r in ptb:
+        argv = r.argv
+        assert argv[argv.index("--active-params") + 1] == "4651600"
+        assert argv[argv.index("--units") + 1] == str(units)
+        assert argv[argv.index("--size") + 1] == "small" and "--epochs" not in argv
+        assert r.label.startswith(f"{r.method}, {units} units")
+    assert ptb[3].name == f"ptb_lstm_{units}_rigl_equal_drop0.5_b16"
+    assert len({r.name for r in runs}) == len(runs)
+    # The dense models the counts come from are the cpu profile's runs.
+    for dataset, count in reproduce.EQUAL_TEXT["active_params"].items():
+        record = json.loads((ROOT / "benchmarks" / "results" / "reproduce_cpu"
+                             / f"{dataset}_dense.json").read_text())
+        assert record["active_params"] == count
+    record = json.loads((ROOT / "benchmarks" / "results" / "reproduce_cpu"
+                         / "ptb_lstm_small_dense.json").read_text())
+    assert record["active_params"] == reproduce.EQUAL_PTB["active_params"]
+
+
+def test_equal_report_sets_the_wide_runs_beside_the_dense_ones(reproduce, tmp_path):
+    runs = reproduce.grid("equal")
+    cpu = reproduce.grid("cpu")
+    folder = tmp_path / "reproduce_cpu"
+    folder.mkdir()
+
+    def record(accuracy=None, ppl=None, sparsity=0.0, seconds=None):
+        rec = {"args": {"sparsity": sparsity}, "active_params": 100, "dense_params": 400,
+               "forward_flops_per_token": 10, "training_flops_per_token": 30,
+               "wall_seconds": 60.0, "epochs_run": 2, "steps_per_epoch": 5,
+               "history": {"val_perplexity": [ppl * 2, ppl] if ppl else []}}
+        if accuracy is not None:
+            rec.update(test_accuracy=accuracy, valid_accuracy=None)
+        else:
+            rec.update(valid_perplexity=ppl, test_perplexity=ppl)
+        if seconds:
+            rec["epoch_seconds"] = seconds
+        return rec
+
+    for r in cpu:
+        if r.method == "dense" and r.group in ("imdb", "lstm small"):
+            rec = record(0.80 + 0.01 * r.seed) if r.kind == "text" else record(ppl=120.0)
+            (folder / f"{r.name}.json").write_text(json.dumps(rec))
+    records = {}
+    for i, r in enumerate(r for r in runs if r.group == "imdb" and r.method == "set"):
+        records[r.name] = record(0.84 + 0.02 * i, sparsity=0.78)
+    wide = next(r for r in runs if r.kind == "ptb")
+    records[wide.name] = record(ppl=110.0, sparsity=0.77, seconds=[120.0, 300.0])
+    md, bars = reproduce.write_report("equal", tmp_path, runs, records)
+    text = md.read_text()
+    assert bars == []
+    # IMDB dense: 80, 81, 82 (mean 81, std 1); wide SET: 84, 86, 88 (86, std 2).
+    assert "| dense | 0 | 3 | - | 81.00 ± 1.00% | +0.00 |" in text
+    assert "| set, 512 units, 16x16 blocks | 0.78 | 3 | - | 86.00 ± 2.00% | +5.00 |" in text
+    assert f"| {wide.label} | 0.77 | 1 | 110.00 | 110.00 | 0.917 |" in text
+    assert (tmp_path / "reproduce_equal_ppl_vs_minutes.png").is_file()
+    assert reproduce._minutes_per_epoch(records[wide.name]) == [2.0, 5.0]
+    dense = json.loads((folder / "ptb_lstm_small_dense.json").read_text())
+    assert reproduce._minutes_per_epoch(dense) == [0.5, 1.0]  # 60 s over 2 epochs
 
 
 def test_cpu_report_merges_seeds_and_shows_zaremba(reproduce, tmp_path):
@@ -895,7 +980,7 @@ def test_cpu_report_merges_seeds_and_shows_zaremba(reproduce, tmp_path):
             "| 2,700 | 3100 | 1.00 | 2 x 700 |") in text
     assert "| rigl | 0.67 | 1 | 125.00 | 120.00 | 1.016 |" in text
     assert "| Zaremba et al. (2014), dense | 0 | - | 120.7 | 114.5 | 0.981 |" in text
-    assert "3 of 23 runs done" in text  # 21, and RigL with 8 x 8 blocks at 0.67 and 0.9
+    assert "3 of 39 runs done" in text  # 15 PTB (2 in 8 x 8 blocks), 24 text (3 seeds)
 
 
 def test_cpu_bars_and_curves_use_the_mean_over_seeds(reproduce):
