@@ -134,9 +134,9 @@ def main(argv=None):
     epoch_seconds = steps[fastest]["median_step_seconds"] * epoch_steps
 
     # The last model (XLA) has a built optimizer: time updates on it.
-    info = ksr.sparse_weight_info(model)
-    positions = sum(int(np.prod(s.weight.shape)) for s in info)
-    active = sum(int(s.mask.numpy().sum()) for s in info)
+    matrices = ksr.sparse_matrices(model)
+    positions = sum(int(np.prod(m.weight.shape)) for m in matrices)
+    active = sum(int(m.mask.numpy().sum()) for m in matrices)
     updates = {}
     grow_data = (x[:cfg["batch"]], y[:cfg["batch"]])
     for grow in ("random", "gradient", "momentum"):

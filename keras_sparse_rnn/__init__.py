@@ -15,8 +15,9 @@ from keras_sparse_rnn.layers import (
     SparseLSTM,
     SparseLSTMCell,
     SparseRHN,
+    SparseMatrix,
     SparseRHNCell,
-    SparseWeight,
+    sparse_matrices,
 )
 from keras_sparse_rnn.model_utils import sparse_weight_info, sparse_weights
 from keras_sparse_rnn.dst.schedules import polynomial_decay_sparsity
@@ -27,7 +28,8 @@ from keras_sparse_rnn.summary import sparsity_summary
 __version__ = "0.1.0"
 
 # Renamed public names: the old name still works for one release, and warns.
-_DEPRECATED = {"plan_sparsity": "sparsity_per_matrix"}
+_DEPRECATED = {"plan_sparsity": "sparsity_per_matrix",
+               "SparseWeight": "SparseMatrix"}
 
 
 def __getattr__(name):
@@ -35,7 +37,8 @@ def __getattr__(name):
         new = _DEPRECATED[name]
         _warnings.warn(
             f"keras_sparse_rnn.{name} is deprecated and will be removed in the "
-            f"next release: use keras_sparse_rnn.{new} (the same function)",
+            f"next release: use keras_sparse_rnn.{new} (the same "
+            f"{'class' if new[0].isupper() else 'function'})",
             DeprecationWarning, stacklevel=2)
         return globals()[new]
     raise AttributeError(f"module 'keras_sparse_rnn' has no attribute {name!r}")

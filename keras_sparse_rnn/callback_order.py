@@ -5,15 +5,16 @@ user listed them: values a callback adds at `on_epoch_end` (`dst_*`,
 `pruning_sparsity`) reach only the callbacks after it. `TensorBoard`,
 `CSVLogger`, `EarlyStopping`, ... listed before `DynamicSparsity` would never
 see them. Keras offers no hook for this, so at `on_train_begin` our callbacks
-find the `CallbackList` that calls them (the caller's frame) and move
-themselves before the first such reader. Where the list cannot be found (a
+find the `CallbackList` that calls them (from the caller's frame, in
+`_keras.callers`) and move themselves before the first such reader. Where the list cannot be found (a
 Keras that calls callbacks differently), they warn once with what to do.
 """
 
-import sys
 import warnings
 
 import keras
+
+from keras_sparse_rnn._keras import callers
 
 #: Keras callbacks that read epoch logs (History and the progress bar are
 #: appended after the user's callbacks, so they see everything already).
@@ -28,19 +29,6 @@ LOG_READERS = tuple(
 _warned = set()
 
 
-def _calling_callback_list(callback, max_depth=4):
-    frame = sys._getframe(2)
-    for _ in range(max_depth):
-        if frame is None:
-            return None
-        owner = frame.f_locals.get("self")
-        if isinstance(owner, keras.callbacks.CallbackList) and any(
-                c is callback for c in owner.callbacks):
-            return owner
-        frame = frame.f_back
-    return None
-
-
 def move_before_log_consumers(callback):
     """Moves `callback` before the first log reader listed ahead of it.
 
@@ -48,7 +36,8 @@ def move_before_log_consumers(callback):
     while `CallbackList` iterates keeps every other callback called once.
     Returns True if it moved.
     """
-    callbacks = _calling_callback_list(callback)
+    # The caller's caller: `callback.on_train_begin`'s `CallbackList`.
+    callbacks = callers.calling_callback_list(callback, skip=2)
     if callbacks is None:
         key = type(callback).__name__
         if key not in _warned:

@@ -6,7 +6,7 @@ import numpy as np
 
 from keras_sparse_rnn.masks import (active_count, block_grid, fan_in_grid_shape,
                                     is_constant_fan_in)
-from keras_sparse_rnn.model_utils import sparse_weight_info
+from keras_sparse_rnn.layers.sparse_matrix import sparse_matrices
 from keras_sparse_rnn.validation import check_bool, check_fraction
 
 DISTRIBUTIONS = ("erdos_renyi", "uniform")
@@ -159,8 +159,8 @@ def distribute_sparsity(model, sparsity, method="erdos_renyi", per_gate=False):
     >>> sparsities = distribute_sparsity(model, 0.9, "erdos_renyi")
     """
     result = sparsity_per_matrix(model, sparsity, method, per_gate)
-    for spec in sparse_weight_info(model):
-        spec.layer.set_matrix_sparsity(spec.name, result[spec.weight.path])
+    for matrix in sparse_matrices(model):
+        matrix.layer.set_matrix_sparsity(matrix.name, result[matrix.weight.path])
     return result
 
 
@@ -177,43 +177,43 @@ def sparsity_per_matrix(model, sparsity, method="erdos_renyi", per_gate=False):
             f"method must be one of {DISTRIBUTIONS}, got {method!r}"
         )
     check_bool(per_gate, "per_gate")
-    specs = sparse_weight_info(model)
+    found = sparse_matrices(model)
 
     # Densities come from the matrices' own shapes; a block-sparse matrix's
     # count is a whole number of blocks, counted on its grid of blocks.
-    units = []  # (spec, gate index or None, weight shape, grid shape)
-    for spec in specs:
-        shape = tuple(spec.weight.shape)
-        if is_constant_fan_in(spec.block_shape):
+    units = []  # (matrix, gate index or None, weight shape, grid shape)
+    for matrix in found:
+        shape = tuple(matrix.weight.shape)
+        if is_constant_fan_in(matrix.block_shape):
             # Counted per block column: its count of active input blocks,
             # the same in every column and so in every gate (one unit per
             # matrix, each weighing a row of blocks).
-            rows, _ = fan_in_grid_shape(shape, spec.block_shape[0], spec.gates)
-            units.append((spec, None, shape, (rows, 1)))
+            rows, _ = fan_in_grid_shape(shape, matrix.block_shape[0], matrix.gates)
+            units.append((matrix, None, shape, (rows, 1)))
             continue
-        grid = block_grid(spec.weight.shape, spec.block_shape)
-        if per_gate and spec.gates > 1:
-            split = lambda s: s[:-1] + (s[-1] // spec.gates,)  # noqa: E731
-            units += [(spec, g, split(shape), split(grid))
-                      for g in range(spec.gates)]
+        grid = block_grid(matrix.weight.shape, matrix.block_shape)
+        if per_gate and matrix.gates > 1:
+            split = lambda s: s[:-1] + (s[-1] // matrix.gates,)  # noqa: E731
+            units += [(matrix, g, split(shape), split(grid))
+                      for g in range(matrix.gates)]
         else:
-            units.append((spec, None, shape, grid))
+            units.append((matrix, None, shape, grid))
     densities = _DENSITY_FUNCTIONS[method]([u[2] for u in units], sparsity)
     sizes = [int(np.prod(u[3])) for u in units]  # in blocks, or weights
     block_sizes = [int(np.prod(u[2])) // n for u, n in zip(units, sizes)]
     counts = _counts(sizes, block_sizes, densities, sparsity)
 
     result = {}
-    for (spec, gate, _, _), size, count in zip(units, sizes, counts):
+    for (matrix, gate, _, _), size, count in zip(units, sizes, counts):
         if count == 0:
             raise ValueError(
                 f"sparsity {sparsity} leaves no active weight in "
-                f"'{spec.weight.path}'; use a lower sparsity"
+                f"'{matrix.weight.path}'; use a lower sparsity"
             )
         value = 1.0 - count / size
-        key = spec.weight.path
-        if gate is None and per_gate and spec.gates > 1:  # constant fan-in
-            result[key] = [value] * spec.gates
+        key = matrix.weight.path
+        if gate is None and per_gate and matrix.gates > 1:  # constant fan-in
+            result[key] = [value] * matrix.gates
         elif gate is None:
             result[key] = value
         else:
@@ -247,9 +247,9 @@ def sparsity_for_active_params(model, active_params):
     """
     if isinstance(active_params, bool) or not isinstance(active_params, (int, np.integer)):
         raise ValueError(f"active_params must be an int, got {active_params!r}")
-    specs = sparse_weight_info(model)  # raises if the model has none
-    sparse_ids = {id(s.weight) for s in specs}
-    sparse_total = sum(int(np.prod(s.weight.shape)) for s in specs)
+    matrices = sparse_matrices(model)  # raises if the model has none
+    sparse_ids = {id(m.weight) for m in matrices}
+    sparse_total = sum(int(np.prod(m.weight.shape)) for m in matrices)
     fixed = sum(int(np.prod(v.shape)) for v in model.trainable_weights
                 if id(v) not in sparse_ids)
     if not fixed < active_params <= fixed + sparse_total:
@@ -259,9 +259,3 @@ def sparsity_for_active_params(model, active_params):
             f"{sparse_total:,} in them), got {int(active_params):,}")
     return 1.0 - (int(active_params) - fixed) / sparse_total
 
-
-# The old name, for `sparsify.py` alone until its import moves to
-# `sparsity_per_matrix` (that file belongs to another change in flight);
-# users reach the old name through `keras_sparse_rnn.plan_sparsity`, the
-# deprecated alias that warns (`keras_sparse_rnn/__init__.py`).
-plan_sparsity = sparsity_per_matrix

@@ -1,24 +1,18 @@
-"""Finding the sparse weights of a model, wherever its layers are nested."""
+"""Finding the sparse weights of a model, wherever its layers are nested.
+
+The finder itself is `layers.sparse_matrix.sparse_matrices` (below the
+layers, which use it too); this module adds what the callbacks check.
+"""
+
+import warnings
 
 import keras
 
-from keras_sparse_rnn.layers.base import SparseLayerMixin
+from keras_sparse_rnn.layers.sparse_matrix import sparse_layers, sparse_matrices
 from keras_sparse_rnn.validation import check_int
 
-
-def sparse_layers(model):
-    """The sparse layers and cells of `model` (itself included), nested or not."""
-    if not isinstance(model, keras.layers.Layer):
-        raise ValueError(
-            "model must be a keras.Model or keras.layers.Layer, got "
-            f"{type(model).__name__}"
-        )
-    # `_flatten_layers` walks every tracked sub-layer: RNN cells,
-    # StackedRNNCells, Bidirectional, TimeDistributed and nested models.
-    return [
-        layer for layer in model._flatten_layers(include_self=True, recursive=True)
-        if isinstance(layer, SparseLayerMixin)
-    ]
+__all__ = ["check_attach", "sparse_layers", "sparse_layers_built",
+           "sparse_matrices", "sparse_weight_info", "sparse_weights"]
 
 
 def sparse_layers_built(model):
@@ -45,25 +39,12 @@ def check_attach(model, optimizer, total_steps):
 
 
 def sparse_weight_info(model):
-    """Every `SparseWeight` record (layer, name, weight, mask, gates, kind).
-
-    Raises:
-        ValueError: if the model has no built sparse layer.
-    """
-    layers = sparse_layers(model)
-    info = [spec for layer in layers for spec in layer.get_sparse_weight_info()]
-    if not info:
-        if layers:
-            raise ValueError(
-                f"model '{model.name}' has sparse layers "
-                f"({[l.name for l in layers]}) that are not built yet: call "
-                "the model on data or build it first"
-            )
-        raise ValueError(
-            f"model '{model.name}' has no sparse layer: use SparseLSTMCell, "
-            "SparseLSTM, SparseRHN, SparseGRU, SparseDense or SparseEmbedding"
-        )
-    return info
+    """Deprecated: `sparse_matrices(model)`, which returns the same list
+    of `SparseMatrix` objects."""
+    warnings.warn("sparse_weight_info is deprecated: use "
+                  "keras_sparse_rnn.sparse_matrices", DeprecationWarning,
+                  stacklevel=2)
+    return sparse_matrices(model)
 
 
 def sparse_weights(model):
@@ -81,4 +62,4 @@ def sparse_weights(model):
     Raises:
         ValueError: if the model has no sparse layer (or none is built).
     """
-    return [(s.weight, s.mask) for s in sparse_weight_info(model)]
+    return [(m.weight, m.mask) for m in sparse_matrices(model)]

@@ -18,8 +18,7 @@ import numpy as np
 from keras_sparse_rnn import masks as masks_lib
 from keras_sparse_rnn.base_updater import BaseUpdater
 from keras_sparse_rnn.dst import schedules
-from keras_sparse_rnn.layers import guard
-from keras_sparse_rnn.model_utils import sparse_layers, sparse_weight_info
+from keras_sparse_rnn.model_utils import sparse_layers, sparse_matrices
 from keras_sparse_rnn.validation import check_fraction, check_int, check_verbose
 
 
@@ -48,7 +47,7 @@ def _record_sparsity(layer, name, count, size):
     layer.set_configured_sparsity(name, sparsity)
 
 
-def prune_to_sparsity(spec, sparsity):
+def prune_to_sparsity(matrix, sparsity):
     """Prunes the smallest-|w| active weights of one sparse matrix.
 
     Keeps `kept_count(size, sparsity)` weights (blocks, for a block-sparse
@@ -60,24 +59,24 @@ def prune_to_sparsity(spec, sparsity):
     keeps `kept_count(block_rows, sparsity)` blocks in each block column.
 
     Args:
-        spec: a `SparseWeight` record (`layer.get_sparse_weight_info()`).
+        matrix: a `SparseMatrix` (`keras_sparse_rnn.sparse_matrices(model)`).
         sparsity: float in [0, 1).
 
     Returns:
         The number of weights kept.
     """
     sparsity = check_fraction(sparsity, "sparsity")
-    weight = np.asarray(spec.weight.numpy())
-    mask = np.asarray(spec.mask.numpy())
-    block = spec.block_shape
+    weight = np.asarray(matrix.weight.numpy())
+    mask = np.asarray(matrix.mask.numpy())
+    block = matrix.block_shape
     # A constant fan-in matrix keeps its count in every block column: each
     # column is pruned on its own, to the count of its block rows, blocks
     # ranked by their mean |w| (padding aside).
     columns = masks_lib.is_constant_fan_in(block)
     if columns:
-        sums, sizes = masks_lib.fan_in_block_sums(np.abs(weight), block[0], spec.gates)
+        sums, sizes = masks_lib.fan_in_block_sums(np.abs(weight), block[0], matrix.gates)
         score = sums / sizes
-        grid_mask = masks_lib.fan_in_grid(mask, block[0], spec.gates)
+        grid_mask = masks_lib.fan_in_grid(mask, block[0], matrix.gates)
     else:
         block_size = int(np.prod(block)) if block else 1
         score = masks_lib.block_reduce(np.abs(weight), block) / block_size
@@ -96,14 +95,12 @@ def prune_to_sparsity(spec, sparsity):
                   for group_score, group_mask in groups]
     if columns:
         new_mask = masks_lib.expand_fan_in_grid(
-            np.stack(new_groups, axis=1), mask.shape, block[0], spec.gates)
+            np.stack(new_groups, axis=1), mask.shape, block[0], matrix.gates)
     else:
         new_mask = masks_lib.expand_blocks(
             new_groups[0].reshape(grid_mask.shape), block)
-    with guard.unchecked():  # the pair changes together
-        spec.mask.assign(new_mask)
-        spec.weight.assign(weight * new_mask)
-    _record_sparsity(spec.layer, spec.name, keep, size)
+    matrix.replace(new_mask, weight * new_mask)  # the one write path
+    _record_sparsity(matrix.layer, matrix.name, keep, size)
     return int(np.count_nonzero(new_mask))
 
 
@@ -191,7 +188,7 @@ class GradualPruning(BaseUpdater):
         self.verbose = check_verbose(verbose)
         self._last_step = None
         self._sparsity = None
-        self._specs = None  # set by `_set_up` (`BaseUpdater`'s life cycle)
+        self._matrices = None  # set by `_set_up` (`BaseUpdater`'s life cycle)
 
     def get_config(self):
         return {
@@ -226,7 +223,7 @@ class GradualPruning(BaseUpdater):
     # The life cycle is `BaseUpdater`'s: these are its parts -----------------
 
     def _set_up(self, model):
-        self._specs = sparse_weight_info(model)
+        self._matrices = sparse_matrices(model)
         self._setup_model = model
 
     def _resolve_steps(self, steps):
@@ -252,7 +249,7 @@ class GradualPruning(BaseUpdater):
         """Call after each optimizer step of a custom loop (see `attach`):
         prunes when the schedule says so. Returns the sparsity applied, or
         None when this step did not prune."""
-        if self._specs is None or self._optimizer is None:
+        if self._matrices is None or self._optimizer is None:
             raise RuntimeError("step_end needs attach(model, optimizer) first "
                                "(in model.fit the callback runs by itself)")
         before = self._last_step
@@ -272,9 +269,9 @@ class GradualPruning(BaseUpdater):
             return
         sparsity = self.sparsity_at(last)
         kept = total = 0
-        for spec in self._specs:
-            kept += prune_to_sparsity(spec, sparsity)
-            total += int(np.prod(spec.weight.shape))
+        for matrix in self._matrices:
+            kept += prune_to_sparsity(matrix, sparsity)
+            total += int(np.prod(matrix.weight.shape))
         self._last_step = last
         self._sparsity = sparsity
         if self.verbose:

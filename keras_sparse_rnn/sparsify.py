@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_sparse_rnn.distribution import plan_sparsity
+from keras_sparse_rnn.distribution import sparsity_per_matrix
 from keras_sparse_rnn.layers import (
     SparseDense,
     SparseEmbedding,
@@ -11,7 +11,7 @@ from keras_sparse_rnn.layers import (
     SparseLSTM,
     SparseLSTMCell,
 )
-from keras_sparse_rnn.model_utils import sparse_weight_info
+from keras_sparse_rnn.layers.sparse_matrix import sparse_matrices
 from keras_sparse_rnn.validation import check_block
 
 #: Keras layer (or cell) class -> its sparse counterpart. Exact classes: a
@@ -147,8 +147,8 @@ def sparsify(model, sparsity, distribution="erdos_renyi", per_gate=False,
             new.set_weights(old.get_weights())
     for dense_layer, sparse_layer in pairs:
         _copy_weights(dense_layer, sparse_layer)
-    plan = plan_sparsity(sparse, sparsity, distribution, per_gate)
-    for spec in sparse_weight_info(sparse):
-        spec.layer.set_mask_by_magnitude(spec.name, plan[spec.weight.path])
+    sparsities = sparsity_per_matrix(sparse, sparsity, distribution, per_gate)
+    for matrix in sparse_matrices(sparse):  # each through its write path
+        matrix.layer.set_mask_by_magnitude(matrix.name, sparsities[matrix.weight.path])
     return sparse
 

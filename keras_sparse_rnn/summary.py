@@ -4,7 +4,8 @@ import dataclasses
 
 import numpy as np
 
-from keras_sparse_rnn.model_utils import sparse_weight_info
+from keras_sparse_rnn._keras.layers import flatten_layers, own_trainable_variables
+from keras_sparse_rnn.layers.sparse_matrix import sparse_matrices
 
 # Training costs about three forward passes: the forward product, the gradient
 # with respect to the activations and the one with respect to the weights.
@@ -112,11 +113,11 @@ def sparsity_summary(model, print_fn=print):
     Returns:
         A `SparsitySummary`.
     """
-    specs = sparse_weight_info(model)
-    by_variable = {id(s.weight): s for s in specs}
-    mask_ids = {id(s.mask) for s in specs}
+    found = sparse_matrices(model)
+    by_variable = {id(m.weight): m for m in found}
+    mask_ids = {id(m.mask) for m in found}
     matrices = []
-    for s in specs:
+    for s in found:
         active = int(np.asarray(s.mask.numpy()).sum())
         size = int(np.prod(s.weight.shape))
         matrices.append({
@@ -132,19 +133,19 @@ def sparsity_summary(model, print_fn=print):
 
     layers = []
     total = dense_total = flops = dense_flops = 0
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        own = [v for v in layer._trainable_variables if id(v) not in mask_ids]
+    for layer in flatten_layers(model, include_self=False):
+        own = [v for v in own_trainable_variables(layer) if id(v) not in mask_ids]
         if not own:
             continue
         layer_dense = layer_sparse = 0
         for v in own:
             size = int(np.prod(v.shape))
-            spec = by_variable.get(id(v))
-            active = (int(np.asarray(spec.mask.numpy()).sum())
-                      if spec is not None else size)
+            matrix = by_variable.get(id(v))
+            active = (int(np.asarray(matrix.mask.numpy()).sum())
+                      if matrix is not None else size)
             total += active
             dense_total += size
-            lookup = (spec.kind == "lookup") if spec is not None else (
+            lookup = (matrix.kind == "lookup") if matrix is not None else (
                 _is_lookup_table(layer, v))
             # A bias is added, not multiplied, even when 2-D (GRU with
             # reset_after, one row per RHN micro-layer).

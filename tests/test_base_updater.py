@@ -21,7 +21,7 @@ class Recorder(BaseUpdater):
         self.calls = []
 
     def _set_up(self, model):
-        self.calls.append(("set_up", len(ksr.sparse_weight_info(model))))
+        self.calls.append(("set_up", len(ksr.sparse_matrices(model))))
         self._setup_model = model
 
     def _resolve_steps(self, steps):

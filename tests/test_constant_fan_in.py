@@ -37,7 +37,7 @@ def _fan_in_ok(spec, k=None):
 
 
 def _all_fan_in_ok(model):
-    specs = ksr.sparse_weight_info(model)
+    specs = ksr.sparse_matrices(model)
     assert specs and all(masks.is_constant_fan_in(s.block_shape) for s in specs)
     return [_fan_in_ok(s) for s in specs]
 
@@ -277,11 +277,11 @@ class FanInChecker(keras.callbacks.Callback):
         self.changes = 0
 
     def on_train_begin(self, logs=None):
-        self.before = [s.mask.numpy().copy() for s in ksr.sparse_weight_info(self.model)]
+        self.before = [s.mask.numpy().copy() for s in ksr.sparse_matrices(self.model)]
 
     def on_train_batch_end(self, batch, logs=None):
         _all_fan_in_ok(self.model)
-        now = [s.mask.numpy().copy() for s in ksr.sparse_weight_info(self.model)]
+        now = [s.mask.numpy().copy() for s in ksr.sparse_matrices(self.model)]
         self.changes += sum(not np.array_equal(a, b) for a, b in zip(self.before, now))
         self.before = now
         self.checks += 1
@@ -325,7 +325,7 @@ def test_every_criterion_keeps_constant_fan_in(prune, grow):
     cb.attach(model, optimizer, total_steps=4)
     ks = _all_fan_in_ok(model)
     assert ks == [2, 2]  # 32 x 128 twice: 4 block rows, 2 active
-    before = [s.mask.numpy().copy() for s in ksr.sparse_weight_info(model)]
+    before = [s.mask.numpy().copy() for s in ksr.sparse_matrices(model)]
     loss_fn = keras.losses.MeanSquaredError()
     for step in range(2):
         _tape_step(model, optimizer, x[:BATCH], y[:BATCH])
@@ -336,7 +336,7 @@ def test_every_criterion_keeps_constant_fan_in(prune, grow):
         # half of every column's 2 blocks (1 per column) exchanged
         for m in record["matrices"]:
             assert m["pruned"] == m["grown"] > 0
-    after = [s.mask.numpy() for s in ksr.sparse_weight_info(model)]
+    after = [s.mask.numpy() for s in ksr.sparse_matrices(model)]
     assert all(not np.array_equal(a, b) for a, b in zip(before, after))
 
 
@@ -380,7 +380,7 @@ def _momentum_update(compute_path, optimizer):
                          update_every_steps=2, seed=3).attach(model, optimizer, 4)
     losses = [_tape_step(model, optimizer, x[:BATCH], y[:BATCH]) for _ in range(2)]
     cb.step_end(loss_fn=keras.losses.MeanSquaredError(), batch=(x[BATCH:], y[BATCH:]))
-    return losses, [s.mask.numpy() for s in ksr.sparse_weight_info(model)]
+    return losses, [s.mask.numpy() for s in ksr.sparse_matrices(model)]
 
 
 def test_momentum_growth_on_the_block_path():
@@ -417,7 +417,7 @@ def test_dst_keeps_constant_fan_in_of_padded_blocks():
     cb = DynamicSparsity(0.9, schedule="constant", update_every_steps=1, seed=3)
     cb.attach(model, optimizer, total_steps=4)
     for _ in range(2):
-        before = ksr.sparse_weight_info(model)[0].mask.numpy().copy()
+        before = ksr.sparse_matrices(model)[0].mask.numpy().copy()
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(tf.square(model(x, training=True)))
         grads = tape.gradient(loss, model.trainable_variables)
@@ -427,7 +427,7 @@ def test_dst_keeps_constant_fan_in_of_padded_blocks():
         assert record["matrices"][0]["pruned"] > 0 and record["matrices"][0]["grown"] > 0
         assert _all_fan_in_ok(model) == [1]
         # Of 2 block rows, each column moves to the one it did not have.
-        assert not np.array_equal(before, ksr.sparse_weight_info(model)[0].mask.numpy())
+        assert not np.array_equal(before, ksr.sparse_matrices(model)[0].mask.numpy())
 
 
 def _gradient_update(compute_path):
@@ -437,7 +437,7 @@ def _gradient_update(compute_path):
     cb = DynamicSparsity(0.5, schedule="constant", grow="gradient",
                          grow_data=(x[:4], y[:4]), update_every_steps=2, seed=1)
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False, callbacks=[cb])
-    return [s.mask.numpy() for s in ksr.sparse_weight_info(model)]
+    return [s.mask.numpy() for s in ksr.sparse_matrices(model)]
 
 
 def test_rigl_gradient_growth_is_the_same_on_the_block_path():
@@ -466,7 +466,7 @@ def test_gradual_pruning_keeps_constant_fan_in_at_every_step():
     class Counts(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             seen.append([int(masks.fan_in_counts(s.mask.numpy(), (B, B))[0])
-                         for s in ksr.sparse_weight_info(model)])
+                         for s in ksr.sparse_matrices(model)])
 
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False,
               callbacks=[pruning, checker, Counts()])
@@ -474,7 +474,7 @@ def test_gradual_pruning_keeps_constant_fan_in_at_every_step():
     # 4 block rows: sparsity 0.25, 0.5, 0.75 at steps 1-3 -> 3, 2, 1 blocks;
     # the mask of step t is set at the end of step t - 1.
     assert seen == [[2, 2, 2], [1, 1, 1], [1, 1, 1], [1, 1, 1]]
-    for spec in ksr.sparse_weight_info(model):
+    for spec in ksr.sparse_matrices(model):
         assert spec.layer.matrix_sparsity(spec.name) == 0.75
 
 
@@ -527,7 +527,7 @@ def _check_distribution(model, method, per_gate, sparsity):
     sparsities = ksr.sparsity_per_matrix(model, sparsity, method, per_gate=per_gate)
     ksr.distribute_sparsity(model, sparsity, method, per_gate=per_gate)
     ks = _all_fan_in_ok(model)
-    for spec in ksr.sparse_weight_info(model):
+    for spec in ksr.sparse_matrices(model):
         planned = sparsities[spec.weight.path]
         rows = spec.weight.shape[0] // B
         # A whole number of blocks per column (per gate: the same for all).
@@ -588,17 +588,17 @@ def test_magnitude_masks_at_planned_sparsities_keep_constant_fan_in():
         keras.layers.Dense(UNITS),
     ])
     sparse = _fan_in_model(sparse_dense=False)  # see the test above
-    for spec in ksr.sparse_weight_info(sparse):
+    for spec in ksr.sparse_matrices(sparse):
         spec.layer.set_matrix_sparsity(spec.name, 0.0)
     cell = sparse.layers[0].cell
     cell.kernel.assign(dense.layers[0].cell.kernel)
     cell.recurrent_kernel.assign(dense.layers[0].cell.recurrent_kernel)
     sparsities = ksr.sparsity_per_matrix(sparse, 0.75, "erdos_renyi")
-    for spec in ksr.sparse_weight_info(sparse):
+    for spec in ksr.sparse_matrices(sparse):
         spec.layer.set_mask_by_magnitude(spec.name, sparsities[spec.weight.path])
     ks = _all_fan_in_ok(sparse)
     assert ks == [1, 1]
-    for spec, k in zip(ksr.sparse_weight_info(sparse), ks):
+    for spec, k in zip(ksr.sparse_matrices(sparse), ks):
         w = dense.layers[0].cell.kernel if spec.name == "kernel" and spec.gates == 4 else None
         if w is not None:  # the kept blocks are the k largest of each column
             scores = masks.block_reduce(np.abs(w.numpy()).astype(np.float64), (B, B))

@@ -6,7 +6,7 @@ from keras_sparse_rnn import (
     SparseDense,
     SparseLSTM,
     distribute_sparsity,
-    sparse_weight_info,
+    sparse_matrices,
     sparse_weights,
 )
 from keras_sparse_rnn.distribution import erdos_renyi_densities, exact_counts
@@ -27,7 +27,7 @@ def test_erdos_renyi_by_hand():
     assert counts == [85, 465]  # 84.6 + 465.4, the remainder to the larger fraction
     assert sum(counts) == 550
     assert list(result.values()) == pytest.approx([1 - 85 / 100, 1 - 465 / 1000])
-    for spec in sparse_weight_info(model):
+    for spec in sparse_matrices(model):
         assert spec.layer.expected_active_count(spec.name) == int(spec.mask.numpy().sum())
 
 
@@ -54,7 +54,7 @@ def test_per_gate_and_config_round_trip(tmp_path):
     lstm = model.layers[0]
     kernel = result[lstm.cell.kernel.path]
     assert isinstance(kernel, list) and len(kernel) == 4
-    for spec in sparse_weight_info(model):
+    for spec in sparse_matrices(model):
         mask = spec.mask.numpy()
         expected = [round((1 - s) * mask.size / 4) for s in spec.layer.matrix_sparsity(spec.name)]
         assert [int(mask[:, g * 4:(g + 1) * 4].sum()) for g in range(4)] == expected
@@ -90,7 +90,7 @@ def test_blocks_beside_an_unblocked_embedding(method):
     # in weights is exact and each matrix is near its density.
     model = _block_model(embedding=True)
     distribute_sparsity(model, 0.8, method)
-    specs = sparse_weight_info(model)
+    specs = sparse_matrices(model)
     total = sum(int(np.prod(s.weight.shape)) for s in specs)
     active = sum(int(s.mask.numpy().sum()) for s in specs)
     assert active == round(0.2 * total)
@@ -109,7 +109,7 @@ def test_blocks_beside_an_unblocked_embedding(method):
 def test_blocks_only_count_in_blocks():
     model = _block_model(embedding=False)
     distribute_sparsity(model, 0.8, "erdos_renyi")
-    specs = sparse_weight_info(model)
+    specs = sparse_matrices(model)
     blocks = sum(int(np.prod(s.weight.shape)) // 4 for s in specs)
     assert sum(int(s.mask.numpy().sum()) for s in specs) == 4 * round(0.2 * blocks)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from keras_sparse_rnn import SparseDense, SparseEmbedding, SparseLSTM, sparse_weights
-from keras_sparse_rnn.model_utils import sparse_layers, sparse_weight_info
+from keras_sparse_rnn.model_utils import sparse_layers, sparse_matrices
 from keras_sparse_rnn.dst.schedules import last_pruning_step, polynomial_decay_sparsity
 from keras_sparse_rnn.pruning import GradualPruning, kept_count, prune_to_sparsity
 
@@ -320,7 +320,7 @@ def test_fit_follows_schedule_and_saves(jit_compile, tmp_path):
     final = [kept_count(size, 0.75) for size in sizes]
     assert recorder.records[-1][1] == final
     assert history.history["pruning_sparsity"][-1] == float(np.float32(0.75))
-    for spec in sparse_weight_info(model):
+    for spec in sparse_matrices(model):
         assert spec.layer.expected_active_count(spec.name) == int(spec.mask.numpy().sum())
         assert np.all(spec.weight.numpy()[spec.mask.numpy() == 0] == 0)
     path = tmp_path / "pruned.keras"
@@ -408,7 +408,7 @@ def test_backup_and_restore_resumes_into_a_fresh_dense_model(tmp_path, order):
     for (w, m), (rw, rm) in zip(sparse_weights(whole), sparse_weights(resumed), strict=True):
         np.testing.assert_array_equal(m.numpy(), rm.numpy())
         np.testing.assert_allclose(w.numpy(), rw.numpy(), rtol=1e-5, atol=1e-6)
-    for spec in sparse_weight_info(resumed):
+    for spec in sparse_matrices(resumed):
         assert spec.layer.expected_active_count(spec.name) == int(spec.mask.numpy().sum())
 
 

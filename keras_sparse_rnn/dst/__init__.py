@@ -14,7 +14,8 @@ google-research/jaxpruner:
   function and a `register_prune` / `register_grow` call, a new grow signal
   a class and a `register_grow_input` call;
 * `updater`: the XLA-compiled prune-and-grow of one matrix, exact counts;
-* `optimizer_slots`: finding and resetting Keras 3 optimizer slots;
+* `optimizer_slots`: finding and resetting Keras 3 optimizer slots (an alias
+  of `keras_sparse_rnn._keras.optimizer_slots`, below the layers);
 * `records`: the checked counts and statistics of each update;
 * `state`: the callback's saved state;
 * `callback`: `DynamicSparsity`, the Keras callback that runs it all (its

@@ -5,7 +5,8 @@ It decides when an update is due (its steps resolved once per training by
 and at each update, for every sparse matrix, asks its grow input
 (`grow_inputs`, from the registry) for the tensor the grow criterion ranks
 by, runs the compiled prune-and-grow (`updater`), assigns the new mask and
-weight, resets the optimizer slots at grown positions (`optimizer_slots`)
+weight through the one write path (`SparseMatrix.replace`: the pair, the
+optimizer slots reset at grown positions, the optimizer's topology hook)
 and records the counts (`records`). Its saved state is `state`. The user's
 reference beyond the arguments is `docs/dst.md`.
 """
@@ -19,22 +20,20 @@ import tensorflow as tf
 
 from keras_sparse_rnn import masks as masks_lib
 from keras_sparse_rnn.base_updater import BaseUpdater
-from keras_sparse_rnn.dst import optimizer_slots, records, registry, schedules, updater
+from keras_sparse_rnn.dst import records, registry, schedules, updater
 from keras_sparse_rnn.dst.gradient_signal import GradientSignal, check_grow_data
 from keras_sparse_rnn.dst.grow_inputs import GrowContext
 from keras_sparse_rnn.dst.state import STATE_ATTR, DynamicSparsityState
-from keras_sparse_rnn.layers import guard
-from keras_sparse_rnn.model_utils import sparse_weight_info
-from keras_sparse_rnn.optimizers import wrappers
+from keras_sparse_rnn.model_utils import sparse_matrices
 from keras_sparse_rnn.training_steps import (DEFAULT_EVERY_EPOCHS, check_period,
                                              check_start_stop)
 from keras_sparse_rnn.validation import check_fraction, check_int, check_verbose
 
 
-def _check_block_path(specs, grow_input, grow):
+def _check_block_path(matrices, grow_input, grow):
     """A grow input that reads the optimizer's first moment cannot rank the
     inactive positions of a matrix on the block path (zero gradient there)."""
-    on_blocks = [s.weight.path for s in specs
+    on_blocks = [s.weight.path for s in matrices
                  if s.name in getattr(s.layer, "block_path_weights", list)()]
     if on_blocks and grow_input.reads_optimizer_moment():
         raise ValueError(
@@ -167,7 +166,7 @@ class DynamicSparsity(BaseUpdater):
         self.verbose = check_verbose(verbose)
         self.updates = []  # the records of the updates this object ran
         # Set by `_set_up` for one model (`BaseUpdater`):
-        self._specs = None
+        self._matrices = None
         self._state = None
         self._grow_input = None
         self._signal = None
@@ -183,18 +182,18 @@ class DynamicSparsity(BaseUpdater):
 
     def _set_up(self, model):
         """Finds the sparse matrices and attaches the state to the model."""
-        specs = [s for s in sparse_weight_info(model) if s.weight.trainable]
-        if not specs:
+        matrices = [s for s in sparse_matrices(model) if s.weight.trainable]
+        if not matrices:
             raise ValueError(
                 f"model '{model.name}' has sparse weights, but none is "
                 "trainable: DynamicSparsity has nothing to update"
             )
-        for spec in specs:
-            updater.check_shape(spec.weight.shape, spec.gates, spec.block_shape,
+        for matrix in matrices:
+            updater.check_shape(matrix.weight.shape, matrix.gates, matrix.block_shape,
                                 self.redistribution,
-                                where=f"Sparse weight '{spec.weight.path}'")
+                                where=f"Sparse weight '{matrix.weight.path}'")
         grow_input = self._grow_input_cls(self._get_optimizer())
-        _check_block_path(specs, grow_input, self.grow)
+        _check_block_path(matrices, grow_input, self.grow)
         strategy = getattr(model, "distribute_strategy", None)
         if (isinstance(self.grow_data, tf.data.Dataset)
                 and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)):
@@ -206,15 +205,15 @@ class DynamicSparsity(BaseUpdater):
                 "arrays, the same on every worker")
         scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
         with scope:
-            state = DynamicSparsityState(specs, grow_input.state_name)
+            state = DynamicSparsityState(matrices, grow_input.state_name)
         object.__setattr__(model, STATE_ATTR, state)
         self._setup_model = model
-        self._specs = specs
+        self._matrices = matrices
         self._state = state
         self._grow_input = grow_input
-        self._signal = GradientSignal(self.grow_data, model, specs)
+        self._signal = GradientSignal(self.grow_data, model, matrices)
         self._expected = [masks_lib.gate_counts(s.mask.numpy(), s.gates)
-                          for s in specs]
+                          for s in matrices]
 
     def _check_fit(self):
         if self.model.optimizer is None:
@@ -298,7 +297,7 @@ class DynamicSparsity(BaseUpdater):
             self._maybe_update(completed_epochs=epoch + 1)
         if logs is not None:
             logs.update(records.epoch_logs(
-                self._epoch_records, self._specs, self._state.ever_active))
+                self._epoch_records, self._matrices, self._state.ever_active))
         self._epoch_records = []
 
     # Custom training loops ----------------------------------------------
@@ -356,14 +355,11 @@ class DynamicSparsity(BaseUpdater):
         one process (not the auto-generated layer names): the matrix's
         position among the model's sparse weights, its layer's `mask_seed`
         and its attribute name."""
-        spec = self._specs[i]
+        matrix = self._matrices[i]
         return tf.constant(
             [self.seed, masks_lib.stable_seed(
-                "dst", update_index, i, spec.layer.mask_seed, spec.name)],
+                "dst", update_index, i, matrix.layer.mask_seed, matrix.name)],
             dtype=tf.int64)
-
-    def _topology_hook(self):
-        return wrappers.topology_hook(self._get_optimizer())
 
     def _drop_fraction(self, index, step, drop_fraction):
         if drop_fraction is not None:
@@ -405,13 +401,13 @@ class DynamicSparsity(BaseUpdater):
         last_point, index = self._state.progress()
         fraction = self._drop_fraction(index, step, drop_fraction)
         if fraction > 0:
-            matrices = self._prune_and_grow(index, fraction)
+            per_matrix = self._prune_and_grow(index, fraction)
         else:
-            matrices = [records.unchanged_record(spec, expected)
-                        for spec, expected in zip(self._specs, self._expected)]
+            per_matrix = [records.unchanged_record(matrix, expected)
+                          for matrix, expected in zip(self._matrices, self._expected)]
         self._state.set_progress(last_point, index + 1)
-        record = records.update_record(index, step, fraction, matrices,
-                                       self._specs, self._state.ever_active)
+        record = records.update_record(index, step, fraction, per_matrix,
+                                       self._matrices, self._state.ever_active)
         self.updates.append(record)
         self._epoch_records.append(record)
         if self.verbose:
@@ -421,36 +417,32 @@ class DynamicSparsity(BaseUpdater):
     def _prune_and_grow(self, index, fraction):
         """Updates every matrix; returns their records."""
         optimizer = self._get_optimizer()
-        hook = self._topology_hook()
-        context = GrowContext(self._specs, optimizer,
+        context = GrowContext(self._matrices, optimizer,
                               lambda: self._signal.gradients(self.grow),
                               self._state.grow_state)
         inputs = self._grow_input.prepare(context)
         zeta = tf.constant(fraction, tf.float64)
-        matrices = []
-        for i, (spec, grow_input) in enumerate(zip(self._specs, inputs)):
+        per_matrix = []
+        for i, (matrix, grow_input) in enumerate(zip(self._matrices, inputs)):
             out = updater.prune_and_grow(
-                tf.convert_to_tensor(spec.weight),
-                tf.convert_to_tensor(spec.mask),
+                tf.convert_to_tensor(matrix.weight),
+                tf.convert_to_tensor(matrix.mask),
                 grow_input, zeta, self._seed(index, i),
-                gates=spec.gates, block_shape=spec.block_shape,
+                gates=matrix.gates, block_shape=matrix.block_shape,
                 prune=self.prune, grow=self.grow,
                 redistribution=self.redistribution)
-            matrices.append(records.matrix_record(
-                spec, out, self._expected[i], self.redistribution))
+            per_matrix.append(records.matrix_record(
+                matrix, out, self._expected[i], self.redistribution))
             if self.redistribution == "gates":
-                self._expected[i] = np.asarray(matrices[-1]["gate_counts"])
+                self._expected[i] = np.asarray(per_matrix[-1]["gate_counts"])
             new_mask, grown = out["mask"], out["grown"]
-            with guard.unchecked():  # a new pair, consistent together
-                spec.mask.assign(new_mask)
-                spec.weight.assign(out["weight"])
+            # The one write path: the pair, the optimizer's slots at grown
+            # positions and its topology hook.
+            matrix.replace(new_mask, out["weight"], grown, optimizer)
             ever = self._state.ever_active[i]
             ever.assign(tf.maximum(tf.convert_to_tensor(ever), new_mask))
             self._grow_input.on_grown(i, grown, context)
-            optimizer_slots.reset_slots(optimizer, spec.weight, grown)
-            if hook is not None:
-                hook(spec.weight, new_mask, grown)
-        return matrices
+        return per_matrix
 
     # State ------------------------------------------------------------------
 

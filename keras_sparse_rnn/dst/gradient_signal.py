@@ -13,6 +13,8 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from keras_sparse_rnn._keras import training as keras_training
+from keras_sparse_rnn._keras.layers import flatten_layers
 from keras_sparse_rnn.layers import block_path
 
 
@@ -36,7 +38,7 @@ def _dense_grads(result, weights):
 def _stateful_variables(model):
     """The state variables of the model's stateful RNN layers."""
     variables = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in flatten_layers(model, include_self=False):
         if getattr(layer, "stateful", False) and getattr(layer, "states", None):
             variables.extend(tf.nest.flatten(layer.states))
     return variables
@@ -61,13 +63,13 @@ class GradientSignal:
     Args:
         grow_data: the callback's `grow_data` (checked by `check_grow_data`).
         model: the model.
-        specs: the `SparseWeight` records of the matrices, in update order.
+        matrices: the `SparseMatrix` objects of the matrices, in update order.
     """
 
-    def __init__(self, grow_data, model, specs):
+    def __init__(self, grow_data, model, matrices):
         self.grow_data = grow_data
         self.model = model
-        self.specs = specs
+        self.matrices = matrices
         self._given = None  # ("gradients", list) or ("loss", (loss_fn, batch))
         self._compiled_loss_fn = None
         self._user_loss_fns = {}
@@ -131,20 +133,20 @@ class GradientSignal:
                 f"({len(variables)} variables) or be (gradient, variable) "
                 f"pairs, got a list of {len(gradients)}")
         out = []
-        for spec in self.specs:
-            g = by_id.get(id(spec.weight))
+        for matrix in self.matrices:
+            g = by_id.get(id(matrix.weight))
             if g is None:
                 raise ValueError(
                     f"gradients has none for the sparse weight "
-                    f"'{spec.weight.path}'")
-            out.append(tf.convert_to_tensor(g, spec.weight.dtype))
+                    f"'{matrix.weight.path}'")
+            out.append(tf.convert_to_tensor(g, matrix.weight.dtype))
         return out
 
     def _compile(self, loss):
         """A compiled `(x, y, sample_weight) -> grads` of `loss(x, y,
         y_pred, sample_weight)` (XLA when the model is)."""
         model = self.model
-        weights = [s.weight for s in self.specs]
+        weights = [s.weight for s in self.matrices]
 
         def grads(x, y, sample_weight):
             with tf.GradientTape() as tape:
@@ -174,9 +176,8 @@ class GradientSignal:
             model = self.model
 
             def loss(x, y, y_pred, sample_weight):
-                return model._compute_loss(
-                    x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-                    training=False)
+                return keras_training.compiled_loss(model, x, y, y_pred,
+                                                    sample_weight)
 
             self._compiled_loss_fn = self._compile(loss)
         return self._compiled_loss_fn

@@ -25,9 +25,11 @@ A new kind of grow signal is one subclass and one
     register_grow("fisher", scores.gradient_grow, needs="squared_gradient")
 """
 
+import warnings
+
 import tensorflow as tf
 
-from keras_sparse_rnn.dst import optimizer_slots
+from keras_sparse_rnn._keras import optimizer_slots
 
 #: Decay of the callback's own moving average of the gradient (SNFS's
 #: momentum 0.9), used when the optimizer keeps no first moment.
@@ -38,18 +40,25 @@ class GrowContext:
     """What `GrowInput.prepare` may read at an update.
 
     Attributes:
-        specs: the `SparseWeight` records, one per matrix, in update order.
+        matrices: the `SparseMatrix` objects, one per matrix, in update order.
         optimizer: the optimizer of the training.
         gradients: a callable returning dL/dW of every matrix (from the custom
             loop's signal or `grow_data`; it raises if there is none).
         state: the input's own per-matrix variables (`state_name`), or `[]`.
     """
 
-    def __init__(self, specs, optimizer, gradients, state):
-        self.specs = specs
+    def __init__(self, matrices, optimizer, gradients, state):
+        self.matrices = matrices
         self.optimizer = optimizer
         self.gradients = gradients
         self.state = state
+
+    @property
+    def specs(self):
+        """Deprecated name of `matrices`."""
+        warnings.warn("GrowContext.specs is deprecated: use GrowContext.matrices",
+                      DeprecationWarning, stacklevel=2)
+        return self.matrices
 
 
 class GrowInput:
@@ -90,8 +99,8 @@ class GrowInput:
 
     def prepare(self, context):
         """The grow input of each matrix: a list aligned with
-        `context.specs` of tensors of the weights' shapes, or of `None`."""
-        return [None] * len(context.specs)
+        `context.matrices` of tensors of the weights' shapes, or of `None`."""
+        return [None] * len(context.matrices)
 
     def on_grown(self, i, grown, context):
         """Called after matrix `i` grew at the 0/1 positions `grown`."""
@@ -148,12 +157,12 @@ class MomentumGrowInput(GrowInput):
                 inputs.append(tf.convert_to_tensor(ema))
             return inputs
         inputs = []
-        for spec in context.specs:
-            slot = optimizer_slots.first_moment(context.optimizer, spec.weight)
+        for matrix in context.matrices:
+            slot = optimizer_slots.first_moment(context.optimizer, matrix.weight)
             if slot is None:
                 raise RuntimeError(
                     f"grow='momentum': the optimizer has no first moment for "
-                    f"'{spec.weight.path}' (is it built?)")
+                    f"'{matrix.weight.path}' (is it built?)")
             inputs.append(tf.convert_to_tensor(slot))
         return inputs
 

@@ -10,10 +10,8 @@ line.
 import numpy as np
 import tensorflow as tf
 
-from keras_sparse_rnn import masks as masks_lib
 
-
-def matrix_record(spec, out, expected, redistribution):
+def matrix_record(matrix, out, expected, redistribution):
     """The record of one matrix's update (`updater.prune_and_grow`'s output
     `out`), after checking its counts against `expected` (per gate)."""
     before = out["gate_counts_before"].numpy()
@@ -21,10 +19,10 @@ def matrix_record(spec, out, expected, redistribution):
     pruned = int(out["pruned"].numpy())
     grown = int(out["grown_count"].numpy())
     problem = None
-    if masks_lib.is_constant_fan_in(spec.block_shape):
+    if matrix.constant_fan_in:
         # Exact in blocks: the same count in every block column (with padded
         # blocks the count of weights moves with which blocks are active).
-        problem = _fan_in_problem(spec, out)
+        problem = _fan_in_problem(matrix, out)
     elif int(before.sum()) != int(expected.sum()):
         problem = (f"had {int(before.sum())} active weights before the "
                    f"update, {int(expected.sum())} expected")
@@ -37,17 +35,17 @@ def matrix_record(spec, out, expected, redistribution):
                    f"update, {expected.tolist()} expected")
     if problem:
         raise RuntimeError(
-            f"DynamicSparsity: sparse weight '{spec.weight.path}' "
+            f"DynamicSparsity: sparse weight '{matrix.weight.path}' "
             f"{problem}: the parameter count must stay fixed"
         )
-    return {"path": spec.weight.path, "pruned": pruned, "grown": grown,
+    return {"path": matrix.weight.path, "pruned": pruned, "grown": grown,
             "changed": int(out["changed"].numpy()),
             "gate_counts": after.tolist()}
 
 
-def _fan_in_problem(spec, out):
+def _fan_in_problem(matrix, out):
     """What is wrong with a constant fan-in matrix's update, or None."""
-    k, _ = spec.layer.fan_in(spec.name)
+    k, _ = matrix.layer.fan_in(matrix.name)
     counts = out["group_counts_after"].numpy()
     pruned, grown = int(out["pruned_blocks"].numpy()), int(out["grown_blocks"].numpy())
     if pruned != grown or np.any(counts != k):
@@ -57,35 +55,35 @@ def _fan_in_problem(spec, out):
     return None
 
 
-def unchanged_record(spec, expected):
+def unchanged_record(matrix, expected):
     """The record of a matrix an update with drop fraction 0 left alone."""
-    return {"path": spec.weight.path, "pruned": 0, "grown": 0, "changed": 0,
+    return {"path": matrix.weight.path, "pruned": 0, "grown": 0, "changed": 0,
             "gate_counts": expected.tolist()}
 
 
-def positions(specs):
+def positions(sparse_matrices):
     """All sparse positions (active or not) of the matrices."""
-    return int(sum(int(np.prod(s.weight.shape)) for s in specs))
+    return int(sum(int(np.prod(s.weight.shape)) for s in sparse_matrices))
 
 
-def itop_rate(specs, ever_active):
+def itop_rate(sparse_matrices, ever_active):
     """In-time over-parameterization: the fraction of all sparse positions
     that have ever been active (Liu et al. 2021)."""
     ever = sum(float(tf.reduce_sum(tf.convert_to_tensor(v)))
                for v in ever_active)
-    return ever / positions(specs)
+    return ever / positions(sparse_matrices)
 
 
-def gate_shares(specs):
+def gate_shares(sparse_matrices):
     """Share of the active weights of each gate, per gate family (the
     matrices with the same gate names)."""
     totals = {}
-    for spec in specs:
-        if spec.gates < 2 or not spec.gate_names:
+    for matrix in sparse_matrices:
+        if matrix.gates < 2 or not matrix.gate_names:
             continue
-        counts = masks_lib.gate_counts(spec.mask.numpy(), spec.gates)
-        family = totals.setdefault(tuple(spec.gate_names),
-                                   np.zeros(spec.gates, np.int64))
+        counts = matrix.gate_counts()
+        family = totals.setdefault(tuple(matrix.gate_names),
+                                   np.zeros(matrix.gates, np.int64))
         family += counts
     shares = {}
     for names, counts in totals.items():
@@ -95,7 +93,7 @@ def gate_shares(specs):
     return shares
 
 
-def update_record(index, step, fraction, matrices, specs, ever_active):
+def update_record(index, step, fraction, matrices, sparse_matrices, ever_active):
     """One update summed over its matrices' records."""
     record = {
         "update": index,
@@ -104,9 +102,9 @@ def update_record(index, step, fraction, matrices, specs, ever_active):
         "pruned": sum(m["pruned"] for m in matrices),
         "grown": sum(m["grown"] for m in matrices),
         "changed": sum(m["changed"] for m in matrices),
-        "positions": positions(specs),
-        "itop_rate": itop_rate(specs, ever_active),
-        "gate_shares": gate_shares(specs),
+        "positions": positions(sparse_matrices),
+        "itop_rate": itop_rate(sparse_matrices, ever_active),
+        "gate_shares": gate_shares(sparse_matrices),
         "matrices": matrices,
     }
     record["mask_change"] = record["changed"] / record["positions"]
@@ -125,7 +123,7 @@ def describe(record):
     )
 
 
-def epoch_logs(records, specs, ever_active):
+def epoch_logs(records, sparse_matrices, ever_active):
     """The values an epoch's updates add to `fit`'s logs."""
     logs = {
         "dst_updates": len(records),
@@ -133,9 +131,9 @@ def epoch_logs(records, specs, ever_active):
         "dst_grown": sum(r["grown"] for r in records),
         "dst_drop_fraction": records[-1]["drop_fraction"] if records else 0.0,
         "dst_mask_change": (sum(r["changed"] for r in records)
-                            / positions(specs)),
-        "dst_itop_rate": itop_rate(specs, ever_active),
+                            / positions(sparse_matrices)),
+        "dst_itop_rate": itop_rate(sparse_matrices, ever_active),
     }
-    for gate, share in gate_shares(specs).items():
+    for gate, share in gate_shares(sparse_matrices).items():
         logs[f"dst_share_{gate}"] = share
     return logs

@@ -37,12 +37,12 @@ class DynamicSparsityState(keras.layers.Layer):
     `grow_state`.
 
     Args:
-        specs: the `SparseWeight` records of the matrices the callback updates.
+        matrices: the `SparseMatrix` objects the callback updates.
         grow_state_name: `None`, or the name of the grow input's per-matrix
             state (its checkpoint keys are `<name>_<i>`).
     """
 
-    def __init__(self, specs, grow_state_name=None,
+    def __init__(self, matrices, grow_state_name=None,
                  name="dynamic_sparsity_state", **kwargs):
         super().__init__(name=name, trainable=False, **kwargs)
         self.grow_state_name = grow_state_name
@@ -52,17 +52,17 @@ class DynamicSparsityState(keras.layers.Layer):
         )
         self.ever_active = []
         self.grow_state = []
-        for i, spec in enumerate(specs):
-            values = np.asarray(spec.mask.numpy())
+        for i, matrix in enumerate(matrices):
+            values = np.asarray(matrix.mask.numpy())
             self.ever_active.append(self.add_weight(
                 name=f"ever_active_{i}", shape=values.shape,
-                dtype=spec.mask.dtype, trainable=False,
+                dtype=matrix.mask.dtype, trainable=False,
                 initializer=lambda shape, dtype=None, v=values: v,
             ))
             if grow_state_name:
                 self.grow_state.append(self.add_weight(
                     name=f"{grow_state_name}_{i}", shape=values.shape,
-                    dtype=spec.weight.dtype, trainable=False,
+                    dtype=matrix.weight.dtype, trainable=False,
                     initializer="zeros",
                 ))
         self.built = True

@@ -12,7 +12,6 @@ float16 with block-sparse weights. The generic value checks (`check_bool`,
 import os
 
 import keras
-import numpy as np
 
 from keras_sparse_rnn.export.choice import PREFERENCES
 from keras_sparse_rnn.export.prepare import all_layers
@@ -157,22 +156,10 @@ def _check_layers(model):
                 "that takes its output (token ids)."
             )
         if isinstance(layer, SparseLayerMixin):
-            for spec in layer.get_sparse_weight_info():
-                _check_masked(layer, spec)
-                block_sparse |= spec.block_shape is not None
+            for matrix in layer.get_sparse_weight_info():
+                try:  # the exporter folds the masks into the weights
+                    matrix.check(counts=False, context="export")
+                except ValueError as error:
+                    raise ExportError(str(error)) from None
+                block_sparse |= matrix.block_shape is not None
     return block_sparse
-
-
-def _check_masked(layer, spec):
-    weight = spec.weight.numpy()  # np.array(variable) warns (NumPy 2)
-    mask = spec.mask.numpy()
-    outside = int(np.count_nonzero(weight[mask == 0]))
-    if outside:
-        raise ExportError(
-            f"Layer '{layer.name}': {outside} weights of "
-            f"'{spec.weight.path}' outside its mask are non-zero; "
-            "the exporter folds the masks into the weights, so "
-            "they must be zero there (they are after every "
-            "optimizer step; a manual assign broke it). Apply "
-            "the mask: weight.assign(weight * mask)."
-        )

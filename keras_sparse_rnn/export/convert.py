@@ -41,8 +41,9 @@ class Converter:
         self.quantization = quantization
         self.representative = representative
         self.tables = tables
-        self.specs = [tf.TensorSpec(s, x.dtype, name=n) for s, x, n in zip(
-            plan.shapes, plan.target.inputs, plan.input_names)]
+        self.input_signature = [
+            tf.TensorSpec(s, x.dtype, name=n) for s, x, n in zip(
+                plan.shapes, plan.target.inputs, plan.input_names)]
         self.log = []
         self.seconds = 0.0
 
@@ -58,7 +59,7 @@ class Converter:
         the CSR embedding lookups (`csr=True`) or the dense tables."""
         with rnn_settings(self.plan.target, unroll), \
                 csr_embeddings(self.tables if csr else {}):
-            return concrete_function(self.plan.target, self.specs,
+            return concrete_function(self.plan.target, self.input_signature,
                                      self.plan.output_names)
 
     def convert(self, frozen, sparse_encoding):
@@ -97,8 +98,8 @@ def rnn_settings(model, unroll):
             setattr(layer, attr, value)
 
 
-def concrete_function(model, specs, output_names):
-    """`model` as a concrete function of `specs` with its weights frozen
+def concrete_function(model, input_signature, output_names):
+    """`model` as a concrete function of `input_signature` with its weights frozen
     into constants and its outputs named `output_names`."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import (
@@ -112,7 +113,7 @@ def concrete_function(model, specs, output_names):
 
     from keras_sparse_rnn.layers import block_path
 
-    fn = tf.function(call, input_signature=specs)
+    fn = tf.function(call, input_signature=input_signature)
     # Weights become constants: a loop reading resource variables converts
     # but does not run in the interpreter. Traced masked-dense: the file
     # holds each masked kernel whole, for FULLY_CONNECTED (sparse where its
@@ -126,7 +127,7 @@ def concrete_function(model, specs, output_names):
     def named(*args):
         return dict(zip(keys, frozen(*args)))
 
-    return tf.function(named, input_signature=specs).get_concrete_function()
+    return tf.function(named, input_signature=input_signature).get_concrete_function()
 
 
 @contextlib.contextmanager

@@ -19,12 +19,14 @@ model's layers (`all_layers`, `has_rnn`, `stateful_layers`).
 
 import keras
 
+from keras_sparse_rnn._keras.layers import flatten_layers
+
 MIXED_DTYPES = ("float16", "bfloat16")
 
 
 def all_layers(model):
     """Every layer inside `model`, nested models' layers included."""
-    return list(model._flatten_layers(include_self=False, recursive=True))
+    return flatten_layers(model, include_self=False)
 
 
 def has_rnn(model):

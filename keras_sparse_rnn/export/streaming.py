@@ -13,6 +13,8 @@ import re
 import keras
 from keras import ops
 
+from keras_sparse_rnn._keras import functional as functional_lib
+
 # Layers that compute each time step from that step alone (the last axis is
 # the feature axis): they give the same result on one step as on the whole
 # sequence. Anything else (pooling over time, convolutions, attention,
@@ -137,7 +139,7 @@ class _RNNStep(keras.layers.Layer):
     def call(self, inputs, states):
         cell = self.rnn.cell
         kwargs = {}
-        if getattr(cell, "_call_has_training_arg", False):
+        if functional_lib.takes_training(cell):
             kwargs["training"] = False
         states = keras.tree.pack_sequence_as(self._structure, list(states))
         output, new_states = cell(ops.squeeze(inputs, axis=1), states,
@@ -234,20 +236,20 @@ class _Builder:
         if isinstance(op, keras.layers.RNN):
             return self.rnn_step(op, *args, **kwargs)
         if isinstance(op, keras.Sequential):
-            functional = getattr(op, "_functional", None)
+            functional = functional_lib.graph(op)
             if functional is None:
                 raise ValueError(
                     f"Nested Sequential model '{op.name}' is not built with "
                     "an input shape; build it before exporting."
                 )
             return self.run(functional, args[0] if len(args) == 1 else args)
-        if isinstance(op, keras.Model) and hasattr(op, "_run_through_graph"):
+        if isinstance(op, keras.Model) and functional_lib.graph(op) is not None:
             return self.run(op, args[0] if len(args) == 1 else list(args))
         elementwise_op = (not isinstance(op, keras.layers.Layer)
                           and type(op).__name__ in _ELEMENTWISE_OPS)
         if elementwise_op or isinstance(op, _PER_STEP_LAYERS) or (
                 isinstance(op, _LAST_AXIS_LAYERS) and _is_last_axis(op)):
-            if getattr(op, "_call_has_training_arg", False):
+            if functional_lib.takes_training(op):
                 kwargs["training"] = False
             return op(*args, **kwargs)
         kind = type(op).__name__
@@ -260,9 +262,7 @@ class _Builder:
         )
 
     def run(self, functional, inputs):
-        return functional._run_through_graph(
-            inputs, operation_fn=lambda op: op, call_fn=self.call
-        )
+        return functional_lib.run_through_graph(functional, inputs, self.call)
 
 
 def streaming_model(model, batch_size=1):
@@ -311,11 +311,8 @@ def streaming_model(model, batch_size=1):
         raise ValueError(
             f"model must be a keras.Model, got {type(model).__name__}"
         )
-    functional = model
-    if isinstance(model, keras.Sequential):
-        functional = getattr(model, "_functional", None)
-    if functional is None or not hasattr(functional, "_run_through_graph") \
-            or not getattr(functional, "inputs", None):
+    functional = functional_lib.graph(model)
+    if functional is None or not getattr(functional, "inputs", None):
         raise ValueError(
             f"model '{model.name}' must be a built functional or Sequential "
             "model (with an Input) to be streamed; a subclassed model has no "

@@ -1,45 +1,34 @@
 """What every sparse layer and cell shares: masks, their invariants, saving."""
 
-import collections
 import copy
+import warnings
 
 import keras
 import numpy as np
 
 from keras_sparse_rnn import masks as masks_lib
+from keras_sparse_rnn._keras import layers as keras_layers
 from keras_sparse_rnn.layers import guard
+from keras_sparse_rnn.layers.sparse_matrix import (SparseMatrix, SparseMatrixOwner,
+                                                   sparse_matrices)
 from keras_sparse_rnn.validation import (check_block, check_bool, check_fraction,
                                          check_seed)
 
-SparseWeight = collections.namedtuple(
-    "SparseWeight",
-    ["layer", "name", "weight", "mask", "gates", "gate_names", "kind",
-     "block_shape"],
-)
-SparseWeight.__doc__ = """One sparse matrix of a layer.
-
-Fields:
-    layer: the layer or cell owning it.
-    name: the weight's attribute name ("kernel", "recurrent_kernel", ...).
-    weight, mask: the variables; the mask is 0/1, non-trainable.
-    gates: how many gate blocks the last axis packs (4 for an LSTM kernel).
-    gate_names: their names, e.g. ("i", "f", "c", "o"), or None.
-    kind: "matmul" (used in a matrix product each token) or "lookup"
-        (an embedding table: one row read per token, no FLOPs).
-    block_shape: None, or the shape (in the weight's axes) of the blocks
-        that are on or off together: (4, 1) for `block=(1, 4)` on a kernel of
-        shape (input_dim, units). Counts, pruning and growth are per block.
-"""
+def __getattr__(name):
+    if name == "SparseWeight":  # the record's name before `SparseMatrix`
+        warnings.warn("keras_sparse_rnn.layers.base.SparseWeight is deprecated: "
+                      "use keras_sparse_rnn.SparseMatrix", DeprecationWarning,
+                      stacklevel=2)
+        return SparseMatrix
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def set_layer_weights(layer, weights):
     """`layer.set_weights` for a layer holding sparse weights (itself, or a
     `SparseLSTM`'s cell): see `SparseLayerMixin.set_weights`."""
-    from keras_sparse_rnn.model_utils import sparse_weight_info
-
     variables = layer.weights
-    specs = sparse_weight_info(layer)
-    mask_ids = {id(s.mask) for s in specs}
+    matrices = sparse_matrices(layer)
+    mask_ids = {id(m.mask) for m in matrices}
     weights = list(weights)
     if len(weights) == len(variables):
         targets = variables
@@ -64,14 +53,26 @@ def set_layer_weights(layer, weights):
                 f"array of shape {value.shape}"
             )
         values[id(variable)] = value
-    for spec in specs:
-        weight = values.get(id(spec.weight), None)
-        mask = values.get(id(spec.mask), None)
-        spec.layer._check_mask(
-            spec, np.asarray(spec.weight.numpy()) if weight is None else weight,
-            np.asarray(spec.mask.numpy()) if mask is None else mask)
-    with guard.unchecked():
-        for variable in targets:
+    _assign_checked(targets, matrices, values)
+
+
+def _assign_checked(variables, matrices, values):
+    """Assigns `values` (`{id(variable): array}`) to `variables`, each
+    sparse pair checked first (nothing is assigned if one fails) and written
+    through `SparseMatrix.replace`."""
+    pairs = []
+    for matrix in matrices:
+        weight = values.get(id(matrix.weight))
+        mask = values.get(id(matrix.mask))
+        weight = np.asarray(matrix.weight.numpy()) if weight is None else weight
+        mask = np.asarray(matrix.mask.numpy()) if mask is None else mask
+        matrix.check(weight, mask)
+        pairs.append((matrix, mask, weight))
+    paired = {id(v) for m, _, _ in pairs for v in (m.weight, m.mask)}
+    for matrix, mask, weight in pairs:
+        matrix.replace(mask, weight)
+    for variable in variables:
+        if id(variable) not in paired:
             variable.assign(values[id(variable)])
 
 
@@ -86,24 +87,6 @@ def _check_block_fits(shape, block_shape, gates, where):
         raise ValueError(f"{where}: {error}") from None
 
 
-def _check_fan_in(spec, mask, sparsity, where):
-    """A constant fan-in mask: whole blocks, the same count in every block
-    column, the count the sparsity gives."""
-    b = spec.block_shape[0]
-    sums, sizes = masks_lib.fan_in_block_sums(mask, b, spec.gates)
-    if not np.all((sums == 0) | (sums == sizes)):
-        raise ValueError(f"{where}: blocks of {tuple(spec.block_shape)} must be "
-                         "wholly active or wholly inactive")
-    counts = masks_lib.fan_in_counts(mask, spec.block_shape, spec.gates)
-    expected = masks_lib.fan_in(sparsity, sums.shape[0])
-    wrong = np.flatnonzero(counts != expected)
-    if wrong.size:
-        raise ValueError(
-            f"{where}: every block column must have exactly {expected} active "
-            f"blocks (constant fan-in at sparsity {sparsity}), but block "
-            f"column {int(wrong[0])} has {int(counts[wrong[0]])}")
-
-
 def _matrix_sparsity(value, name="sparsity"):
     """One matrix's sparsity: a float, or a list of one float per gate."""
     if isinstance(value, (list, tuple)):
@@ -111,20 +94,7 @@ def _matrix_sparsity(value, name="sparsity"):
     return check_fraction(value, name)
 
 
-class _Registry:
-    """Holds a layer's `SparseWeight` records and initializers.
-
-    Not a list or dict on purpose: Keras walks a layer's list and dict
-    attributes when it tracks and saves sub-layers, and the records point
-    back at their layer.
-    """
-
-    def __init__(self):
-        self.specs = {}
-        self.initializers = {}
-
-
-class SparseLayerMixin:
+class SparseLayerMixin(SparseMatrixOwner):
     """Adds masks to the weights of a Keras layer.
 
     A subclass calls `_init_sparsity` in `__init__` and `_add_mask` in `build`
@@ -155,7 +125,9 @@ class SparseLayerMixin:
             mask_seed = int(np.random.randint(0, 2**31 - 1))
         self.mask_seed = mask_seed
         self.block = check_block(block)
-        self._sparse_registry = _Registry()
+        # Not tracked by Keras (which walks a layer's dicts for sub-layers):
+        # each `SparseMatrix` points back at this layer.
+        object.__setattr__(self, "_sparse_matrices", {})
 
     def matrix_sparsity(self, name):
         """The sparsity (float, or list per gate) of the weight `name`."""
@@ -200,7 +172,7 @@ class SparseLayerMixin:
     def _add_mask(self, name, gates=1, gate_names=None, kind="matmul",
                   initializer=None):
         """Makes `getattr(self, name)` sparse: mask variable and constraint."""
-        if not self._sparse_registry.specs:
+        if not self._sparse_matrices:
             self._check_sparsity_keys()  # before any weight reads the dict
         weight = getattr(self, name)
         sparsity = self.matrix_sparsity(name)
@@ -232,11 +204,10 @@ class SparseLayerMixin:
         setattr(self, f"{name}_mask", mask)
         weight.assign(weight * mask)
         weight.constraint = masks_lib.MaskConstraint(mask, weight.constraint)
-        self._sparse_registry.specs[name] = SparseWeight(
-            self, name, weight, mask, gates, gate_names, kind, block_shape
-        )
-        self._sparse_registry.initializers[name] = initializer
-        guard.guard(self, name)
+        matrix = SparseMatrix(self, name, weight, mask, gates, gate_names, kind,
+                              block_shape, initializer, describe=self._description)
+        self._sparse_matrices[name] = matrix
+        guard.guard(matrix)
 
     def _mask_stream_seed(self, weight, name):
         """The seed of a weight's initial mask: `mask_seed` and its name.
@@ -254,11 +225,22 @@ class SparseLayerMixin:
     @property
     def sparse_weights(self):
         """List of `(weight, mask)` variable pairs of this layer."""
-        return [(s.weight, s.mask) for s in self._sparse_registry.specs.values()]
+        return [(m.weight, m.mask) for m in self._sparse_matrices.values()]
 
     def get_sparse_weight_info(self):
-        """List of `SparseWeight` records (weight, mask, gates, ...)."""
-        return list(self._sparse_registry.specs.values())
+        """List of this layer's `SparseMatrix` objects (weight, mask, gates,
+        ...), in the order `build` made them."""
+        return list(self._sparse_matrices.values())
+
+    def sparse_matrix(self, name):
+        """The `SparseMatrix` of weight `name`."""
+        if name not in self._sparse_matrices:
+            raise ValueError(
+                f"{self._description()}: '{name}' is not a sparse weight of "
+                f"this layer; its sparse weights are "
+                f"{list(self._sparse_matrices)}"
+            )
+        return self._sparse_matrices[name]
 
     def set_configured_sparsity(self, name, sparsity):
         """Sets the sparsity the config gives weight `name`, mask untouched.
@@ -268,17 +250,12 @@ class SparseLayerMixin:
         float, or a list of one float per gate. A float `self.sparsity`
         becomes a dict with one entry per sparse weight.
         """
-        if name not in self._sparse_registry.specs:
-            raise ValueError(
-                f"{self._description()}: '{name}' is not a sparse weight of "
-                f"this layer; its sparse weights are "
-                f"{list(self._sparse_registry.specs)}"
-            )
+        self.sparse_matrix(name)  # says which names there are
         sparsity = _matrix_sparsity(sparsity)
         if not isinstance(self.sparsity, dict):
             object.__setattr__(
                 self, "sparsity",
-                {n: self.sparsity for n in self._sparse_registry.specs},
+                {n: self.sparsity for n in self._sparse_matrices},
             )
         self.sparsity[name] = sparsity
 
@@ -294,35 +271,17 @@ class SparseLayerMixin:
         object.__setattr__(self, "_sparsity_from_loaded_masks",
                            check_bool(enabled, "enabled"))
 
-    def _configure_from_loaded_mask(self, spec, mask):
-        """The whole-matrix sparsity of `mask`'s active count (of blocks),
-        as pruning records it; left as it is where no sparsity gives it
-        (the mask check then says what is wrong)."""
-        if masks_lib.is_constant_fan_in(spec.block_shape):
-            counts = masks_lib.fan_in_counts(mask, spec.block_shape, spec.gates)
-            if len(set(counts.tolist())) != 1:
-                return  # not constant fan-in: the mask check says so
-            rows, _ = masks_lib.fan_in_grid_shape(mask.shape, spec.block_shape[0],
-                                                  spec.gates)
-            sparsity = masks_lib.sparsity_of_count(rows, int(counts[0]))
-        else:
-            grid = masks_lib.block_reduce(mask, spec.block_shape)
-            sparsity = masks_lib.sparsity_of_count(
-                grid.size, int(np.count_nonzero(grid)))
-        if sparsity is not None:
-            self.set_configured_sparsity(spec.name, sparsity)
-
     def _reconfigure(self, name, sparsity):
         """Checks a new `sparsity` of weight `name` (it must leave the
         weight some active weights) and configures it; returns the
-        weight's `SparseWeight` and the checked sparsity."""
-        spec = self._sparse_registry.specs[name]
+        weight's `SparseMatrix` and the checked sparsity."""
+        matrix = self.sparse_matrix(name)
         sparsity = _matrix_sparsity(sparsity)
-        masks_lib.check_not_empty(spec.weight.shape, sparsity, spec.gates,
-                                  spec.block_shape,
+        masks_lib.check_not_empty(matrix.weight.shape, sparsity, matrix.gates,
+                                  matrix.block_shape,
                                   f"{self._description()}, weight '{name}'")
         self.set_configured_sparsity(name, sparsity)
-        return spec, sparsity
+        return matrix, sparsity
 
     def set_matrix_sparsity(self, name, sparsity, reinitialize=True):
         """Re-draws the mask of weight `name` at `sparsity`.
@@ -331,45 +290,36 @@ class SparseLayerMixin:
         `reinitialize`), then masked: call it before training. It updates
         `self.sparsity`, so the config and later loads expect the new count.
         """
-        spec, sparsity = self._reconfigure(name, sparsity)
-        values = masks_lib.random_mask(
-            spec.weight.shape, sparsity,
-            self._mask_stream_seed(spec.weight, name), spec.gates,
-            spec.block_shape,
-        )
-        init = self._sparse_registry.initializers.get(name)
-        with guard.unchecked():
-            spec.mask.assign(values)
-            if reinitialize and init is not None:
-                spec.weight.assign(init(spec.weight.shape, spec.weight.dtype))
-            spec.weight.assign(spec.weight * spec.mask)
+        matrix, sparsity = self._reconfigure(name, sparsity)
+        weight = matrix.weight
+        mask = masks_lib.random_mask(
+            weight.shape, sparsity, self._mask_stream_seed(weight, name),
+            matrix.gates, matrix.block_shape,
+        ).astype(weight.dtype)
+        init = matrix.initializer
+        values = np.asarray(weight.numpy())
+        if reinitialize and init is not None:
+            values = keras.ops.convert_to_numpy(init(weight.shape, weight.dtype))
+        matrix.replace(mask, values * mask)
 
     def set_mask_by_magnitude(self, name, sparsity):
         """Keeps the largest-|w| weights of `name` at `sparsity` (exact count;
         per gate for a list, whole blocks for a block-sparse weight), zeroes
         the others and sets the configured sparsity: how a trained dense
         weight becomes a sparse one (`keras_sparse_rnn.sparsify`)."""
-        spec, sparsity = self._reconfigure(name, sparsity)
-        weight = np.asarray(spec.weight.numpy())
-        mask = masks_lib.magnitude_mask(weight, sparsity, spec.gates, spec.block_shape)
-        with guard.unchecked():
-            spec.mask.assign(mask.astype(weight.dtype))
-            spec.weight.assign(weight * mask)
+        matrix, sparsity = self._reconfigure(name, sparsity)
+        weight = np.asarray(matrix.weight.numpy())
+        mask = masks_lib.magnitude_mask(weight, sparsity, matrix.gates,
+                                        matrix.block_shape).astype(weight.dtype)
+        matrix.replace(mask, weight * mask)
 
     def fan_in(self, name):
         """`(k, block rows)` of the constant fan-in weight `name`: the active
         blocks each of its block columns has at the configured sparsity."""
-        spec = self._sparse_registry.specs[name]
-        rows, _ = masks_lib.fan_in_grid_shape(spec.weight.shape, spec.block_shape[0],
-                                              spec.gates)
-        return masks_lib.fan_in(self.matrix_sparsity(name), rows), rows
+        return self.sparse_matrix(name).fan_in()
 
     def expected_active_count(self, name):
-        spec = self._sparse_registry.specs[name]
-        return masks_lib.expected_active_count(
-            spec.weight.shape, self.matrix_sparsity(name), spec.gates,
-            spec.block_shape,
-        )
+        return self.sparse_matrix(name).expected_count()
 
     # Saving: every variable by position, as `keras.layers.Layer` does (Dense
     # and Embedding save only their kernel and bias), with the masks checked
@@ -377,16 +327,14 @@ class SparseLayerMixin:
     def save_own_variables(self, store):
         # A file that `load_model` would refuse is never written: the
         # same checks as loading, before anything is stored.
-        for spec in self._sparse_registry.specs.values():
-            self._check_mask(spec, np.asarray(spec.weight.numpy()),
-                             np.asarray(spec.mask.numpy()))
-        all_vars = self._trainable_variables + self._non_trainable_variables
-        for i, v in enumerate(all_vars):
+        for matrix in self._sparse_matrices.values():
+            matrix.check()
+        for i, v in enumerate(keras_layers.own_variables(self)):
             store[f"{i}"] = v
 
     def load_own_variables(self, store):
-        keras.layers.Layer._check_load_own_variables(self, store)
-        all_vars = self._trainable_variables + self._non_trainable_variables
+        keras_layers.check_load_own_variables(self, store)
+        all_vars = keras_layers.own_variables(self)
         values = {id(v): np.asarray(store[f"{i}"]) for i, v in enumerate(all_vars)}
         for v in all_vars:
             if values[id(v)].shape != tuple(v.shape):
@@ -395,20 +343,17 @@ class SparseLayerMixin:
                     f"has shape {values[id(v)].shape}, the layer expects "
                     f"{tuple(v.shape)}"
                 )
-        specs = self._sparse_registry.specs.values()
         configured = copy.deepcopy(self.sparsity)
         try:
             if getattr(self, "_sparsity_from_loaded_masks", False):
-                for spec in specs:
-                    self._configure_from_loaded_mask(spec, values[id(spec.mask)])
-            for spec in specs:
-                self._check_mask(spec, values[id(spec.weight)], values[id(spec.mask)])
+                for matrix in self._sparse_matrices.values():
+                    sparsity = matrix.sparsity_of(values[id(matrix.mask)])
+                    if sparsity is not None:  # else the check says what is wrong
+                        self.set_configured_sparsity(matrix.name, sparsity)
+            _assign_checked(all_vars, self.get_sparse_weight_info(), values)
         except ValueError:
             object.__setattr__(self, "sparsity", configured)  # a refused file changes nothing
             raise
-        with guard.unchecked():
-            for v in all_vars:
-                v.assign(values[id(v)])
 
     def set_weights(self, weights):
         """Sets the weights from NumPy arrays: the list of `get_weights()`
@@ -418,39 +363,6 @@ class SparseLayerMixin:
         the masks they end with, else ValueError and nothing is assigned;
         for a trained dense model use `keras_sparse_rnn.sparsify`."""
         set_layer_weights(self, weights)
-
-    def _check_mask_values(self, spec, mask):
-        """A mask is 0/1 with exactly the layer's active count."""
-        where = f"{self._description()}, mask '{spec.mask.name}'"
-        if not np.all((mask == 0) | (mask == 1)):
-            raise ValueError(f"{where}: a mask must hold only 0 and 1")
-        if masks_lib.is_constant_fan_in(spec.block_shape):
-            # Exact in blocks: the count of weights follows from it (and,
-            # with padded blocks, from which blocks are active).
-            _check_fan_in(spec, mask, self.matrix_sparsity(spec.name), where)
-            return
-        expected = self.expected_active_count(spec.name)
-        count = int(mask.sum())
-        if count != expected:
-            raise ValueError(
-                f"{where}: the mask has {count} active weights, but the "
-                f"layer's sparsity {self.matrix_sparsity(spec.name)} requires "
-                f"exactly {expected} for a weight of shape "
-                f"{tuple(spec.weight.shape)}"
-            )
-
-    def _check_mask(self, spec, weight, mask):
-        where = f"{self._description()}, mask '{spec.mask.name}'"
-        self._check_mask_values(spec, mask)
-        outside = np.count_nonzero(weight[mask == 0])
-        if outside:
-            raise ValueError(
-                f"{where}: {outside} weights of '{spec.weight.name}' outside "
-                f"the mask are non-zero; weights outside the mask must be 0 "
-                "(multiply them by the mask, or make a trained dense model "
-                "sparse with keras_sparse_rnn.sparsify, which sets the masks "
-                "by magnitude)"
-            )
 
     def enable_lora(self, rank, *args, **kwargs):
         raise ValueError(

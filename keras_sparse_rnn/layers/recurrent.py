@@ -14,9 +14,8 @@ import warnings
 
 import keras
 import tensorflow as tf
-from keras.src import backend
 
-from keras_sparse_rnn import masks as masks_lib
+from keras_sparse_rnn._keras import rnn as keras_rnn
 from keras_sparse_rnn.layers import block_path
 from keras_sparse_rnn.layers.base import SparseLayerMixin, set_layer_weights
 from keras_sparse_rnn.validation import check_bool, check_choice, check_fraction
@@ -125,14 +124,14 @@ class SparseCellMixin(SparseLayerMixin):
                 or block_path.forced_masked_dense()):
             return []
         names = []
-        for spec in self.get_sparse_weight_info():
-            if not masks_lib.is_constant_fan_in(spec.block_shape):
+        for matrix in self.get_sparse_weight_info():
+            if not matrix.constant_fan_in:
                 continue
-            k, rows = self.fan_in(spec.name)
+            k, rows = matrix.fan_in()
             density = k / rows
             if (self.compute_path == "blocks"
-                    or density <= AUTO_MAX_DENSITY.get(spec.block_shape[0], 0.0)):
-                names.append(spec.name)
+                    or density <= AUTO_MAX_DENSITY.get(matrix.block_shape[0], 0.0)):
+                names.append(matrix.name)
         return names
 
     def _block_products(self, dtype):
@@ -140,13 +139,13 @@ class SparseCellMixin(SparseLayerMixin):
         from the weights and masks as they are now."""
         products = {}
         for name in self.block_path_weights():
-            spec = self._sparse_registry.specs[name]
-            k, _ = self.fan_in(name)
+            matrix = self.sparse_matrix(name)
+            k, _ = matrix.fan_in()
             if not tf.executing_eagerly():  # shapes a compiled function keeps
                 self._traced_fan_in[name] = max(k, self._traced_fan_in.get(name, 0))
             products[name] = block_path.BlockProduct(
-                spec.weight.value, spec.mask.value, spec.block_shape[0], k, dtype,
-                spec.gates)
+                matrix.weight.value, matrix.mask.value, matrix.block_shape[0], k,
+                dtype, matrix.gates)
         return products
 
     def set_configured_sparsity(self, name, sparsity):
@@ -266,17 +265,9 @@ class SparseRNNMixin:
             )
         self.use_cudnn = use_cudnn
         cell = self.cell
-        if (
-            backend.backend() == "tensorflow"
-            and backend.cudnn_ok(
-                cell.activation,
-                cell.recurrent_activation,
-                self.unroll,
-                cell.use_bias,
-                **cudnn_options,
-            )
-            and use_cudnn in (True, "auto")
-        ):
+        if use_cudnn in (True, "auto") and keras_rnn.may_use_cudnn(
+                cell.activation, cell.recurrent_activation, self.unroll,
+                cell.use_bias, **cudnn_options):
             self.supports_jit = False
 
     @property

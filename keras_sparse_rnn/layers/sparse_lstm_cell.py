@@ -135,6 +135,11 @@ class SparseLSTMCell(SparseCellMixin, keras.layers.LSTMCell):
             if self.use_bias:
                 z = z + self.bias
             z = ops.split(z, 4, axis=1)
-        c, o = self._compute_carry_and_output_fused(z, c_tm1)
+        # `keras.layers.LSTMCell`'s gates, op for op.
+        z0, z1, z2, z3 = z
+        i = self.recurrent_activation(z0)
+        f = self.recurrent_activation(z1)
+        c = f * c_tm1 + i * self.activation(z2)
+        o = self.recurrent_activation(z3)
         h = o * self.activation(c)
         return h, [h, c]

@@ -2,8 +2,8 @@
 
 import keras
 from keras import ops
-from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
+from keras_sparse_rnn._keras.rnn import DropoutRNNCell
 from keras_sparse_rnn.layers.recurrent import SparseCellMixin
 from keras_sparse_rnn.validation import check_bool, check_fraction, check_int, check_number
 

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_sparse_rnn._keras import optimizer_slots
 from keras_sparse_rnn.masks import MaskConstraint
 from keras_sparse_rnn.optimizers import wrappers
 from keras_sparse_rnn.validation import check_bool, check_int, check_number, check_verbose
@@ -173,7 +174,7 @@ class SNTASGD(keras.optimizers.SGD):
     def update_step(self, gradient, variable, learning_rate):
         """SGD's step, then the running average once switched."""
         super().update_step(gradient, variable, learning_rate)
-        index = self._get_variable_index(variable)
+        index = optimizer_slots.variable_index(self, variable)
         ops.cond(
             ops.greater_equal(self._switch_iteration, 0),
             lambda: self._update_average(index, variable),
@@ -183,7 +184,7 @@ class SNTASGD(keras.optimizers.SGD):
     def _update_average(self, index, variable):
         average = self._averages[index]
         count = self._average_counts[index]
-        reference = self._trainable_variables[index]
+        reference = optimizer_slots.trained_variables(self)[index]
         # The value the step leaves: `apply` applies the constraint (the
         # mask) right after this; constraints are idempotent.
         value = ops.convert_to_tensor(variable)
@@ -305,7 +306,7 @@ class SNTASGD(keras.optimizers.SGD):
                     f"{tuple(variable.shape)}, got {tuple(value.shape)}"
                 )
         try:
-            index = self._get_variable_index(variable)
+            index = optimizer_slots.variable_index(self, variable)
         except KeyError:
             raise ValueError(
                 f"update_sparse_topology: the variable {variable.name} is not "
@@ -340,7 +341,7 @@ class SNTASGD(keras.optimizers.SGD):
         pairs = []
         for var in var_list:
             try:
-                index = self._get_variable_index(var)
+                index = optimizer_slots.variable_index(self, var)
             except KeyError:
                 raise ValueError(
                     f"The variable {var.name} is not one this optimizer was "
@@ -383,7 +384,7 @@ class SNTASGD(keras.optimizers.SGD):
                 "record_validation(), and averages from the next step on"
             )
         if var_list is None:
-            var_list = self._trainable_variables
+            var_list = optimizer_slots.trained_variables(self)
         for var, average in self._average_pairs(var_list):
             current = ops.convert_to_numpy(var)
             var.assign(average)

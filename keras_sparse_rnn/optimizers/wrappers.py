@@ -5,11 +5,15 @@ optimizer that does the work in `inner_optimizer`: its slots, its class, its
 `update_sparse_topology` hook are that one's. A `MultiOptimizer` holds one
 inner optimizer per group of variables. Everything in this package that
 needs the optimizer behind a wrapper (the slot lookup of
-`dst.optimizer_slots`, the DST callback's topology hook, `SNTASGDTrigger`)
-asks here.
+`_keras.optimizer_slots`, the topology hook that `SparseMatrix.replace`
+calls, `SNTASGDTrigger`) asks here. Of this package it imports only
+`_keras.multi_optimizer` (a `MultiOptimizer`'s private attributes), so the
+layers (below DST and the optimizers) can use it.
 """
 
 import keras
+
+from keras_sparse_rnn._keras import multi_optimizer
 
 
 def wrapper_chain(optimizer):
@@ -46,10 +50,8 @@ def owner(optimizer, variable):
     if isinstance(optimizer, keras.optimizers.MultiOptimizer):
         if not optimizer.built:
             return None
-        idx = optimizer._var_to_optimizer_idx.get(optimizer._var_key(variable))
-        if idx is None:
-            return None
-        return owner(optimizer._inner_optimizers[idx], variable)
+        inner = multi_optimizer.inner_optimizer_for(optimizer, variable)
+        return None if inner is None else owner(inner, variable)
     return optimizer
 
 
@@ -58,6 +60,6 @@ def working_optimizers(optimizer):
     or every inner optimizer of a `MultiOptimizer` (empty if it has none)."""
     optimizer = unwrap(optimizer)
     if isinstance(optimizer, keras.optimizers.MultiOptimizer):
-        return [o for inner in optimizer._inner_optimizers
+        return [o for inner in multi_optimizer.inner_optimizers(optimizer)
                 for o in working_optimizers(inner)]
     return [] if optimizer is None else [optimizer]

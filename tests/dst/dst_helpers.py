@@ -55,7 +55,7 @@ def masks_of(model):
 
 def gate_counts(model):
     out = []
-    for spec in ksr.sparse_weight_info(model):
+    for spec in ksr.sparse_matrices(model):
         m = spec.mask.numpy()
         out.append(m.reshape(-1, spec.gates, m.shape[-1] // spec.gates)
                    .sum(axis=(0, 2)).astype(int).tolist())

@@ -134,9 +134,9 @@ def test_block_sparse_weights_move_whole_blocks():
     cb = DynamicSparsity(0.4, grow="gradient", grow_data=GROW_DATA,
                          redistribution="gates", schedule="constant")
     _fit(model, [cb, TopologyChecker(per_gate=False)])
-    blocked = [s.block_shape is not None for s in ksr.sparse_weight_info(model)]
+    blocked = [s.block_shape is not None for s in ksr.sparse_matrices(model)]
     assert blocked == [False, True, True, True]
-    for spec in ksr.sparse_weight_info(model)[1:]:
+    for spec in ksr.sparse_matrices(model)[1:]:
         m = spec.mask.numpy()
         np.testing.assert_array_equal(m[0::4], m[3::4])
     for record in cb.updates[-1]["matrices"][1:]:

@@ -156,7 +156,7 @@ def test_custom_loop_gradual_pruning():
     assert [s is not None for s in applied] == [True, False, True, False, True,
                                                 False, False, False]
     assert applied[4] == pytest.approx(0.8)
-    for spec in ksr.sparse_weight_info(model):
+    for spec in ksr.sparse_matrices(model):
         if spec.name in ("kernel", "recurrent_kernel") and spec.layer.name == "cell":
             assert spec.mask.numpy().sum() == ksr.pruning.kept_count(
                 spec.mask.numpy().size, 0.8)
@@ -203,7 +203,7 @@ def test_unbuilt_models_train_with_the_callbacks(kind):
     history = model.fit(X, Y, batch_size=BATCH, epochs=2, verbose=0,
                         callbacks=[pruning])
     assert history.history["pruning_sparsity"][-1] == pytest.approx(0.5)
-    for spec in ksr.sparse_weight_info(model):
+    for spec in ksr.sparse_matrices(model):
         m = spec.mask.numpy()
         assert m.sum() == ksr.pruning.kept_count(m.size, 0.5)
 

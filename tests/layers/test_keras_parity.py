@@ -22,7 +22,7 @@ from keras_sparse_rnn.layers import SparseRHN, SparseRHNCell
 SPARSE_KEYS = {"sparsity", "mask_seed", "block", "sparse_kernel",
                "sparse_recurrent_kernel", "compute_path"}
 #: The attributes only a sparse cell has, before and after `build`.
-SPARSE_CELL_ATTRS = SPARSE_KEYS | {"_sparse_registry", "_owner_description",
+SPARSE_CELL_ATTRS = SPARSE_KEYS | {"_sparse_matrices", "_owner_description",
                                    "_block_cache", "_step_products", "_in_call",
                                    "_traced_fan_in"}
 SPARSE_BUILT_ATTRS = {"kernel_mask", "recurrent_kernel_mask"}

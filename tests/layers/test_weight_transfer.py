@@ -136,7 +136,7 @@ def test_sparsify_a_trained_dense_model_by_magnitude():
         "SparseEmbedding", "SparseLSTM", "SparseDense"]
     sparsities = ksr.sparsity_per_matrix(sparse, 0.8, "erdos_renyi")
     total = active = 0
-    for spec in ksr.sparse_weight_info(sparse):
+    for spec in ksr.sparse_matrices(sparse):
         w, m = spec.weight.numpy(), spec.mask.numpy()
         assert m.sum() == ksr.masks.expected_active_count(w.shape, sparsities[spec.weight.path])
         assert np.all(w[m == 0] == 0)
