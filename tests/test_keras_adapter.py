@@ -250,3 +250,26 @@ def test_compiled_loss():
     expected = model.compute_loss(x, y, y_pred, training=False)
     np.testing.assert_allclose(training.compiled_loss(model, x, y, y_pred, None),
                                expected)
+
+
+def test_backup_and_restore_hooks_are_keras_own(tmp_path):
+    # The hooks the atomic backup overrides and the attributes it reads: a
+    # Keras that renames them must fail here, not resume from nothing.
+    import keras
+
+    from keras_sparse_rnn._keras.backup import atomic_backup_and_restore
+
+    for hook in ("_load_model", "_save_model"):
+        assert callable(getattr(keras.callbacks.BackupAndRestore, hook))
+    written = {}
+    backup = atomic_backup_and_restore(str(tmp_path / "b"),
+                                       lambda path, value: written.update(value))
+    assert isinstance(backup, keras.callbacks.BackupAndRestore)
+    assert backup._training_metadata_path.startswith(str(tmp_path / "b"))
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.ones((4, 2), "float32")
+    model.fit(x, x[:, :1], epochs=2, callbacks=[backup], verbose=0)
+    # After 2 epochs: 2 completed, the epoch a resumed fit starts from.
+    assert written == {"epoch": 2, "batch": 0, "weights": "epoch-2.weights.h5"}
+    assert hasattr(model, "_initial_epoch")

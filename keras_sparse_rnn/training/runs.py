@@ -167,43 +167,15 @@ def epoch_backup(backup_dir):
     the topology update at its end. The backup is deleted when `fit` ends.
 
     Keras 3 only (it overrides `BackupAndRestore`'s `_load_model` and
-    `_save_model`, Keras 3.15's).
+    `_save_model`, Keras 3.15's: `keras_sparse_rnn._keras.backup`).
 
     Args:
         backup_dir: the folder of the backup (created when first written).
     """
-    import keras
+    from keras_sparse_rnn._keras.backup import atomic_backup_and_restore
 
     backup_dir = validation.check_path(backup_dir, "backup_dir")
-
-    class EpochBackup(keras.callbacks.BackupAndRestore):
-        def _load_model(self):
-            meta_path = pathlib.Path(self._training_metadata_path)
-            if not meta_path.is_file():
-                return
-            meta = json.loads(meta_path.read_text())
-            optimizer = self.model.optimizer
-            if optimizer is not None and not optimizer.built:
-                optimizer.build(self.model.trainable_variables)
-            self.model.load_weights(str(pathlib.Path(self.backup_dir) / meta["weights"]))
-            self.model._initial_epoch = meta["epoch"]
-
-        def _save_model(self):
-            folder = pathlib.Path(self.backup_dir)
-            folder.mkdir(parents=True, exist_ok=True)
-            name = f"epoch-{self._current_epoch}.weights.h5"
-            # Keras wants the ".weights.h5" ending, so the temporary name keeps it.
-            tmp = folder / f"tmp-{name}"
-            self.model.save_weights(str(tmp), overwrite=True)
-            os.replace(tmp, folder / name)
-            write_json_atomic(self._training_metadata_path, {
-                "epoch": self._current_epoch, "batch": self._last_batch_seen,
-                "weights": name})
-            for old in folder.glob("*.weights.h5"):
-                if old.name != name:
-                    old.unlink()
-
-    return EpochBackup(backup_dir, delete_checkpoint=True)
+    return atomic_backup_and_restore(backup_dir, write_json_atomic)
 
 
 def kill_after_epoch_for_tests(callback_base=None):
