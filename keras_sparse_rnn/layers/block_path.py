@@ -19,10 +19,13 @@ the dense weight's gradient once.
 """
 
 import contextlib
+import warnings
 
 import tensorflow as tf
 
-#: The values of a cell's `compute_path` argument.
+from keras_sparse_rnn.validation import check_choice
+
+#: The values of a layer's `compute_path` argument.
 COMPUTE_PATHS = ("auto", "masked_dense", "blocks")
 
 _masked_dense_depth = [0]
@@ -155,3 +158,81 @@ class BlockProduct:
             x = tf.pad(x, [[0, 0], [0, pad]])
         y = block_matmul(x, values, idx, self.block, self.overflow)
         return unpad_columns(y, gates * width, gates)
+
+
+class BlockPathMixin:
+    """`compute_path` of a sparse layer (a `SparseLayerMixin`): which of its
+    matrices of b x b blocks of constant fan-in are computed from their
+    active blocks.
+
+    A layer calls `_init_compute_path` after `_init_sparsity`, gets its
+    products from `_block_products` and says where `"auto"` takes the block
+    path with `_auto_max_density`.
+    """
+
+    def _init_compute_path(self, compute_path):
+        self.compute_path = check_choice(compute_path, "compute_path", COMPUTE_PATHS)
+        if compute_path == "blocks" and not (
+                self.block and self.block[0] > 1 and self._planned_sparse_weights()):
+            raise ValueError(
+                f"{self._description()}: compute_path='blocks' computes from the "
+                "active blocks of square blocks of constant fan-in: it needs "
+                f"block=(b, b) (e.g. (16, 16)) and a sparse weight, got block="
+                f"{self.block} and sparse weights "
+                f"{self._planned_sparse_weights()}; use compute_path='auto' or "
+                "'masked_dense'")
+        # A plain attribute (Keras would track a dict): the active blocks per
+        # column that traced functions hold, by weight.
+        object.__setattr__(self, "_traced_fan_in", {})
+
+    def _auto_max_density(self, matrix, rows):
+        """The largest density at which `"auto"` computes `matrix` from its
+        active blocks, for products of `rows` rows (None: unknown)."""
+        raise NotImplementedError
+
+    def block_path_weights(self, rows=None):
+        """Names of the sparse weights whose products this layer computes
+        from the active blocks, as `compute_path` and the current sparsity
+        decide (and, for `"auto"` in a layer whose rule depends on it, the
+        number of `rows` of the product)."""
+        if (self.compute_path == "masked_dense" or not self.built
+                or forced_masked_dense()):
+            return []
+        names = []
+        for matrix in self.get_sparse_weight_info():
+            if not matrix.constant_fan_in:
+                continue
+            k, block_rows = matrix.fan_in()
+            if (self.compute_path == "blocks"
+                    or k / block_rows <= self._auto_max_density(matrix, rows)):
+                names.append(matrix.name)
+        return names
+
+    def _block_products(self, dtype, rows=None):
+        """`{name: BlockProduct}` of the weights on the block path, read
+        from the weights and masks as they are now."""
+        products = {}
+        for name in self.block_path_weights(rows):
+            matrix = self.sparse_matrix(name)
+            k, _ = matrix.fan_in()
+            if not tf.executing_eagerly():  # shapes a compiled function keeps
+                self._traced_fan_in[name] = max(k, self._traced_fan_in.get(name, 0))
+            products[name] = BlockProduct(
+                matrix.weight.value, matrix.mask.value, matrix.block_shape[0], k,
+                dtype, matrix.gates)
+        return products
+
+    def set_configured_sparsity(self, name, sparsity):
+        super().set_configured_sparsity(name, sparsity)
+        traced = self._traced_fan_in.get(name)
+        if traced is None:
+            return
+        k, _ = self.fan_in(name)
+        if k > traced:
+            warnings.warn(
+                f"{self._description()}: '{name}' now has {k} active blocks per "
+                f"block column, more than the {traced} that functions traced "
+                "before on the block path hold: those (a compiled fit, predict "
+                "or tf.function) give NaN until traced again. Call "
+                "model.compile(...) again, or make a new tf.function",
+                stacklevel=2)

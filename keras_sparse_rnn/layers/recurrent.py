@@ -10,7 +10,6 @@ weights and masks, the layer forwards `sparsity`, `mask_seed`, `block` and
 """
 
 import inspect
-import warnings
 
 import keras
 import tensorflow as tf
@@ -18,7 +17,7 @@ import tensorflow as tf
 from keras_sparse_rnn._keras import rnn as keras_rnn
 from keras_sparse_rnn.layers import block_path
 from keras_sparse_rnn.layers.base import SparseLayerMixin, set_layer_weights
-from keras_sparse_rnn.validation import check_bool, check_choice, check_fraction
+from keras_sparse_rnn.validation import check_bool, check_fraction
 
 #: `compute_path="auto"` takes the block path for a matrix of b x b blocks of
 #: constant fan-in whose density is at most `AUTO_MAX_DENSITY[b]` (other block
@@ -78,7 +77,7 @@ def gate_inputs(x, training, rate, mask_fn, gates):
     return [x * m for m in masks]
 
 
-class SparseCellMixin(SparseLayerMixin):
+class SparseCellMixin(block_path.BlockPathMixin, SparseLayerMixin):
     """Sparse input and recurrent kernels of a recurrent cell.
 
     A cell calls `_init_cell_sparsity` in `__init__` and
@@ -97,71 +96,16 @@ class SparseCellMixin(SparseLayerMixin):
             sparse_recurrent_kernel, "sparse_recurrent_kernel"
         )
         self._init_sparsity(sparsity, mask_seed, block)
-        self.compute_path = check_choice(compute_path, "compute_path",
-                                         block_path.COMPUTE_PATHS)
-        if compute_path == "blocks" and not (
-                self.block and self.block[0] > 1 and self._planned_sparse_weights()):
-            raise ValueError(
-                f"{self._description()}: compute_path='blocks' computes from the "
-                "active blocks of square blocks of constant fan-in: it needs "
-                f"block=(b, b) (e.g. (16, 16)) and a sparse weight, got block="
-                f"{self.block} and sparse weights "
-                f"{self._planned_sparse_weights()}; use compute_path='auto' or "
-                "'masked_dense'")
+        self._init_compute_path(compute_path)
         # Plain attributes (Keras would track a dict): the products gathered
         # before an RNN's loop, and those a call is using.
         object.__setattr__(self, "_block_cache", None)
         object.__setattr__(self, "_step_products", {})
         object.__setattr__(self, "_in_call", False)
-        object.__setattr__(self, "_traced_fan_in", {})
 
-    def block_path_weights(self):
-        """Names of the sparse weights whose products this cell computes
-        from the active blocks, as `compute_path` and the current sparsity
-        decide (`"auto"`: b x b constant fan-in at a density of at most
-        `AUTO_MAX_DENSITY[b]`)."""
-        if (self.compute_path == "masked_dense" or not self.built
-                or block_path.forced_masked_dense()):
-            return []
-        names = []
-        for matrix in self.get_sparse_weight_info():
-            if not matrix.constant_fan_in:
-                continue
-            k, rows = matrix.fan_in()
-            density = k / rows
-            if (self.compute_path == "blocks"
-                    or density <= AUTO_MAX_DENSITY.get(matrix.block_shape[0], 0.0)):
-                names.append(matrix.name)
-        return names
-
-    def _block_products(self, dtype):
-        """`{name: BlockProduct}` of the weights on the block path, read
-        from the weights and masks as they are now."""
-        products = {}
-        for name in self.block_path_weights():
-            matrix = self.sparse_matrix(name)
-            k, _ = matrix.fan_in()
-            if not tf.executing_eagerly():  # shapes a compiled function keeps
-                self._traced_fan_in[name] = max(k, self._traced_fan_in.get(name, 0))
-            products[name] = block_path.BlockProduct(
-                matrix.weight.value, matrix.mask.value, matrix.block_shape[0], k,
-                dtype, matrix.gates)
-        return products
-
-    def set_configured_sparsity(self, name, sparsity):
-        super().set_configured_sparsity(name, sparsity)
-        traced = self._traced_fan_in.get(name)
-        if traced is None:
-            return
-        k, _ = self.fan_in(name)
-        if k > traced:
-            warnings.warn(
-                f"{self._description()}: '{name}' now has {k} active blocks per "
-                f"block column, more than the {traced} that functions traced "
-                "before on the block path hold: those (a compiled fit, predict "
-                "or tf.function) give NaN until traced again. Call "
-                "model.compile(...) again, or make a new tf.function",
-                stacklevel=2)
+    def _auto_max_density(self, matrix, rows):
+        # A time step's product: the batch's few rows, whatever `rows`.
+        return AUTO_MAX_DENSITY.get(matrix.block_shape[0], 0.0)
 
     def get_dropout_mask(self, step_input):
         # `keras.layers.RNN` calls this once before its loop over the time

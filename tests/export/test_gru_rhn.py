@@ -77,8 +77,8 @@ def test_streaming(kind, tmp_path):
 
 
 def test_constant_fan_in_blocks_export_sparse_without_densify(tmp_path):
-    # Issue 19: a model whose recurrent layer computes from its active 8 x 8
-    # blocks exports the masked kernels whole (the export traces the
+    # Issue 19: a model whose recurrent layer and softmax compute from their
+    # active 8 x 8 blocks exports the masked kernels whole (the export traces the
     # masked-dense path); an 8 x 8 block is also two 1 x 4 blocks along the
     # input, so FULLY_CONNECTED reads the weights sparse, with no DENSIFY.
     keras.utils.set_random_seed(11)
@@ -87,10 +87,13 @@ def test_constant_fan_in_blocks_export_sparse_without_densify(tmp_path):
     rec = SparseGRU(16, sparsity=0.5, block=(8, 8), compute_path="blocks",
                     return_sequences=True, mask_seed=2, name="rec")
     x = rec(x)
-    outputs = SparseDense(VOCAB, sparsity=0.5, block=(1, 4), mask_seed=3)(x)
+    softmax = SparseDense(VOCAB, sparsity=0.5, block=(8, 8), compute_path="blocks",
+                          mask_seed=3)
+    outputs = softmax(x)
     model = keras.Model(inputs, outputs)
     randomize_biases(model)
     assert rec.cell.block_path_weights() == ["kernel", "recurrent_kernel"]
+    assert softmax.block_path_weights() == ["kernel"]
     x = tokens((1, STEPS), seed=5)
     expected = keras.ops.convert_to_numpy(model(x, training=False))
     report = export_tflite(model, tmp_path / "blocks.tflite", sequence_length=STEPS)

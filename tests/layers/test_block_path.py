@@ -533,3 +533,177 @@ def test_mixed_precision_runs_on_the_block_path():
             assert np.all(w.numpy()[m.numpy() == 0] == 0)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+# SparseDense ---------------------------------------------------------------------------
+
+def _dense_pair(units=24, features=FEATURES, rows_shape=(BATCH, SEQ), **kwargs):
+    """The same SparseDense on both paths, built for `rows_shape` inputs,
+    same weights (a random bias, so that it is tested too)."""
+    layers = []
+    for cp in ("masked_dense", "blocks"):
+        layer = ksr.SparseDense(units, sparsity=0.5, block=(B, B), mask_seed=4,
+                                compute_path=cp, **kwargs)
+        layer.build(rows_shape + (features,))
+        layers.append(layer)
+    layers[0].bias.assign(np.random.default_rng(2).normal(size=units))
+    layers[1].set_weights(layers[0].get_weights())
+    return layers
+
+
+@pytest.mark.parametrize("units,features,rows_shape,activation", [
+    (24, FEATURES, (BATCH, SEQ), None),     # a softmax over all time steps
+    (20, 12, (BATCH,), "tanh"),            # sizes 8 does not divide: padded
+    (16, FEATURES, (2, 3, SEQ), None)])    # more leading dimensions
+def test_sparse_dense_outputs_and_gradients_equal_masked_dense(units, features,
+                                                               rows_shape, activation):
+    dense, blocks = _dense_pair(units, features, rows_shape, activation=activation)
+    assert (dense.block_path_weights(), blocks.block_path_weights()) == ([], ["kernel"])
+    x = tf.constant(np.random.default_rng(3).normal(
+        size=rows_shape + (features,)).astype("float32"))
+    results = []
+    for layer in (dense, blocks):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * y * tf.range(1.0, units + 1.0))
+        results.append((y.numpy(), *tape.gradient(loss, [x, layer.kernel, layer.bias])))
+    (y_d, gx_d, gk_d, gb_d), (y_b, gx_b, gk_b, gb_b) = results
+    assert y_b.shape == rows_shape + (units,)
+    np.testing.assert_allclose(y_b, y_d, atol=ATOL)
+    np.testing.assert_allclose(gx_b, gx_d, atol=ATOL, rtol=1e-5)  # float32 sums
+    np.testing.assert_allclose(gb_b, gb_d, atol=ATOL, rtol=1e-5)
+    mask = blocks.kernel_mask.numpy()
+    assert np.all(gk_b.numpy()[mask == 0] == 0) and np.any(gk_d.numpy()[mask == 0] != 0)
+    np.testing.assert_allclose(gk_b, gk_d.numpy() * mask, atol=ATOL, rtol=1e-5)
+    # The reference: NumPy.
+    ref = x.numpy() @ blocks.kernel.numpy() + blocks.bias.numpy()
+    np.testing.assert_allclose(y_b, np.tanh(ref) if activation else ref, atol=ATOL)
+
+
+def test_sparse_dense_compute_path_argument_and_config():
+    with pytest.raises(ValueError, match=r"compute_path must be one of 'auto', "
+                                         r"'masked_dense', 'blocks', got 'fast'"):
+        ksr.SparseDense(8, block=(B, B), compute_path="fast")
+    with pytest.raises(ValueError, match=r"SparseDense 'd': compute_path='blocks' "
+                                         r".*it needs block=\(b, b\).*got block=\(1, 4\)"):
+        ksr.SparseDense(8, block=(1, 4), compute_path="blocks", name="d")
+    layer = ksr.SparseDense(8, block=(B, B), mask_seed=0, compute_path="blocks")
+    config = layer.get_config()
+    assert config["compute_path"] == "blocks"
+    assert ksr.SparseDense.from_config(config).get_config() == config
+    assert ksr.SparseDense(8).get_config()["compute_path"] == "auto"
+    assert ksr.SparseDense(8, block=(B, B), compute_path="blocks").block_path_weights() == []
+
+
+def test_sparse_dense_auto_follows_density_and_rows(monkeypatch):
+    from keras_sparse_rnn.layers import sparse_dense
+
+    layer = ksr.SparseDense(16, sparsity=0.5, block=(B, B), mask_seed=0)  # density 1/2
+    layer.build((BATCH, SEQ, FEATURES))  # 20 rows
+    monkeypatch.setitem(sparse_dense.PRODUCT_MAX_DENSITY, B, 0.5)
+    monkeypatch.setattr(sparse_dense, "PRODUCT_MIN_ROWS", 20)
+    assert layer.block_path_weights() == ["kernel"]
+    assert layer.block_path_weights(rows=19) == []
+    monkeypatch.setitem(sparse_dense.PRODUCT_MAX_DENSITY, B, 0.49)
+    assert layer.block_path_weights() == []
+    monkeypatch.setitem(sparse_dense.PRODUCT_MAX_DENSITY, B, 0.5)
+    # A call's rows: its static shape, an unknown dimension from the built shape.
+    seen = []
+    monkeypatch.setattr(ksr.SparseDense, "_block_products",
+                        lambda self, dtype, rows: seen.append(rows) or {})
+    layer(np.zeros((1, SEQ, FEATURES), "float32"))
+    tf.function(lambda x: layer(x), input_signature=[
+        tf.TensorSpec((None, SEQ, FEATURES))]).get_concrete_function()
+    tf.function(lambda x: layer(x), input_signature=[
+        tf.TensorSpec((None, 2, FEATURES))]).get_concrete_function()
+    assert seen == [5, 20, 8]
+    assert layer.block_path_weights() == []  # the last call's 8 rows
+    unbuilt = ksr.SparseDense(16, sparsity=0.5, block=(B, B), mask_seed=0)
+    unbuilt.build((None, FEATURES))  # rows unknown: masked-dense
+    assert unbuilt.block_path_weights() == []
+    assert unbuilt.block_path_weights(rows=20) == ["kernel"]
+
+
+def _lm(cp, seed=0):
+    """Tokens -> SparseEmbedding -> SparseLSTM -> SparseDense softmax, the
+    LSTM masked-dense and the softmax on `cp`."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((SEQ,), batch_size=2, dtype="int32"),
+        ksr.SparseEmbedding(30, FEATURES, sparsity=0.5, mask_seed=1),
+        ksr.SparseLSTM(UNITS, sparsity=0.5, mask_seed=2, return_sequences=True,
+                       use_cudnn=False),
+        ksr.SparseDense(30, sparsity=0.5, block=(B, B), mask_seed=3, compute_path=cp)])
+
+
+@pytest.mark.slow
+def test_sparse_dense_jit_fit_dst_and_predict_equal_masked_dense():
+    # An XLA-compiled fit with DST (SET, every 2 steps) and predict: the
+    # softmax on its active blocks gives the masked-dense losses, masks,
+    # weights and predictions, and a new topology set between fits is read.
+    tokens = np.random.default_rng(4).integers(0, 30, (8, SEQ))
+    results = {}
+    for cp in ("masked_dense", "blocks"):
+        model = _lm(cp)
+        assert model.layers[-1].block_path_weights() == ([] if cp == "masked_dense"
+                                                         else ["kernel"])
+        model.compile(keras.optimizers.Adam(0.01),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      jit_compile=True)
+        assert model.jit_compile is True
+        dst = ksr.DynamicSparsity(0.5, schedule="constant", update_every_steps=2,
+                                  seed=5)
+        losses = model.fit(tokens, tokens, batch_size=2, epochs=2, shuffle=False,
+                           verbose=0, callbacks=[dst]).history["loss"]
+        assert dst.update_count == 3  # steps 2, 4, 6 of 8
+        softmax = model.layers[-1]
+        for w, m in ksr.sparse_weights(model):
+            assert np.all(w.numpy()[m.numpy() == 0] == 0)
+        before = model.predict(tokens, batch_size=2, verbose=0)
+        mask = masks.random_mask(softmax.kernel.shape, 0.5, 9, 1, (B, B))
+        softmax.set_weights([mask * 0.3, softmax.bias.numpy(), mask])
+        after = model.predict(tokens, batch_size=2, verbose=0)
+        results[cp] = (losses, before, after, model.get_weights())
+    (l_d, b_d, a_d, w_d), (l_b, b_b, a_b, w_b) = results["masked_dense"], results["blocks"]
+    assert l_d[1] < l_d[0]
+    assert not np.allclose(a_b, b_b, atol=1e-3)
+    np.testing.assert_allclose(l_b, l_d, rtol=1e-5)
+    np.testing.assert_allclose(b_b, b_d, atol=ATOL)
+    np.testing.assert_allclose(a_b, a_d, atol=ATOL)
+    for a, b in zip(w_d, w_b, strict=True):
+        np.testing.assert_allclose(b, a, atol=ATOL)
+
+
+def test_sparse_dense_momentum_grow_is_refused_on_the_block_path():
+    model = _lm("blocks")
+    model.compile(keras.optimizers.SGD(0.1, momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    dst = ksr.DynamicSparsity(0.5, grow="momentum", update_every_steps=1)
+    tokens = np.zeros((2, SEQ), "int32")
+    with pytest.raises(ValueError, match=r"momentum.*sparse_dense.*computed from their "
+                                         r"active blocks"):
+        model.fit(tokens, tokens, batch_size=2, verbose=0, callbacks=[dst])
+
+
+def test_sparse_dense_save_load_mixed_precision_and_summary(tmp_path):
+    model = _lm("blocks")
+    path = str(tmp_path / "lm.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.layers[-1].compute_path == "blocks"
+    assert loaded.layers[-1].block_path_weights() == ["kernel"]
+    tokens = np.random.default_rng(6).integers(0, 30, (2, SEQ))
+    np.testing.assert_allclose(loaded(tokens), model(tokens), atol=ATOL)
+    softmax = [m for m in ksr.sparsity_summary(model).matrices
+               if m["shape"] == (UNITS, 30)]
+    assert [m["compute"] for m in softmax] == ["blocks"]
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        half = _lm("blocks")
+        half.set_weights(model.get_weights())
+        out = half(tokens)
+        assert out.dtype == "float16" and half.layers[-1].kernel.dtype == "float32"
+        np.testing.assert_allclose(np.asarray(out, np.float32), model(tokens), atol=5e-3)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
