@@ -80,6 +80,8 @@ def cases():
             add(f"curve_b{block}_{density}", density=density, block=block)
     for density in (0.1, 0.33):
         out[f"predict_{density}"] = dict(out[f"lm_{density}"], kind="predict")
+        out[f"predict_{density}_auto"] = dict(out[f"lm_{density}"], kind="predict",
+                                              compute_path="auto")
     # One product x @ W with its gradients, W 640 x 10,000 (the output layer):
     # 700 rows (batch x BPTT: all time steps at once), 140 or 20 (one time
     # step): the curve `SparseDense`'s automatic choice is set from.
@@ -324,7 +326,7 @@ REPORT_ORDER = ["lm_0.1", "lm_0.1_sparse_ends", "rnn_0.1", "lm_650_0.1_padded", 
                 "lm_0.33_sparse_ends", "rnn_0.33", "lm_1504_0.33", "rnn_1504_0.33",
                 "gru_0.1", "gru_0.1_sparse_ends", "rnn_gru_0.1", "rhn_0.47", "zaremba_small_0.67_auto",
                 "zaremba_small_0.67_blocks", "zaremba_small_0.1_blocks",
-                "predict_0.1", "predict_0.33"]
+                "predict_0.1", "predict_0.1_auto", "predict_0.33", "predict_0.33_auto"]
 
 
 def describe(r):
@@ -346,9 +348,9 @@ def report(results):
                          f"{r['ratio']:.3f} ({r['case_ms']:.0f} / {r['baseline_ms']:.0f} ms)")
         r = results.get(f"{name}@2") or results.get(f"{name}@1")
         target = TARGETS.get(name)
-        best = min(results[f"{name}@{t}"]["ratio"] for t in (1, 2)
-                   if f"{name}@{t}" in results)
-        met = "" if target is None else ("met" if best <= target else "missed")
+        worst = max(results[f"{name}@{t}"]["ratio"] for t in (1, 2)
+                    if f"{name}@{t}" in results)  # met: at every thread count
+        met = "" if target is None else ("met" if worst <= target else "missed")
         path = r.get("compute_path", "blocks")
         return (f"| {describe(r)} | {r['density']:g} | {r['block']} | {path} vs "
                 f"{r['baseline']} | {cells[0]} | {cells[1]} | "

@@ -54,7 +54,8 @@ class SparseDense(BlockPathMixin, SparseLayerMixin, keras.layers.Dense):
             (`keras.Input(..., batch_size=20)`); unknown rows give
             masked-dense. With few rows (20, one time step) the block
             product measured slower (1.2x to 1.8x at density 0.1).
-            `block_path_weights()` says what the last call took. As in the
+            `block_path_weights()` says what a call of the built shape
+            takes. As in the
             recurrent cells, a compiled function keeps the count of active
             blocks it was traced with: a denser mask set afterwards warns.
         activation, use_bias, kernel_initializer, bias_initializer,
@@ -86,22 +87,19 @@ class SparseDense(BlockPathMixin, SparseLayerMixin, keras.layers.Dense):
         super().__init__(check_int(units, "units", minimum=1), **kwargs)
         self._init_sparsity(sparsity, mask_seed, block)
         self._init_compute_path(compute_path)
-        # Plain attributes: the leading dimensions the layer was built with,
-        # and the rows of its last call (see `compute_path`).
+        # Plain attribute: the leading dimensions the layer was built with
+        # (see `compute_path`).
         object.__setattr__(self, "_built_rows_shape", None)
-        object.__setattr__(self, "_rows", None)
 
     def build(self, input_shape):
         super().build(input_shape)
         self._add_mask("kernel", initializer=self.kernel_initializer)
         self._check_sparsity_keys()
         object.__setattr__(self, "_built_rows_shape", tuple(input_shape)[:-1])
-        object.__setattr__(self, "_rows", self._static_rows(input_shape))
 
     def call(self, inputs, training=None):
-        rows = self._static_rows(inputs.shape)
-        object.__setattr__(self, "_rows", rows)
-        product = self._block_products(inputs.dtype, rows).get("kernel")
+        product = self._block_products(
+            inputs.dtype, self._static_rows(inputs.shape)).get("kernel")
         if product is None:
             return super().call(inputs, training=training)
         flat = tf.reshape(inputs, [-1, inputs.shape[-1]])
@@ -128,7 +126,8 @@ class SparseDense(BlockPathMixin, SparseLayerMixin, keras.layers.Dense):
         return rows
 
     def _auto_max_density(self, matrix, rows):
-        rows = self._rows if rows is None else rows
+        if rows is None and self._built_rows_shape is not None:
+            rows = self._static_rows(self._built_rows_shape + (None,))
         if rows is None or rows < PRODUCT_MIN_ROWS:
             return 0.0
         return PRODUCT_MAX_DENSITY.get(matrix.block_shape[0], 0.0)

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_sparse_rnn.layers.recurrent import (SparseCellMixin, check_dropout_rates,
-                                               gate_inputs)
+                                               gate_inputs, static_rows)
 from keras_sparse_rnn.validation import check_bool, check_int
 
 GRU_GATES = ("z", "r", "h")
@@ -91,7 +91,7 @@ class SparseGRUCell(SparseCellMixin, keras.layers.GRUCell):
         self._mask_planned_weights(3, GRU_GATES)
 
     def call(self, inputs, states, training=False):
-        if not self.block_path_weights():
+        if not self.block_path_weights(static_rows(inputs)):
             return super().call(inputs, states, training=training)
         return self._call_with_products(self._block_step, inputs, states, training)
 

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_sparse_rnn.layers.recurrent import (SparseCellMixin, check_dropout_rates,
-                                               gate_inputs)
+                                               gate_inputs, static_rows)
 from keras_sparse_rnn.validation import check_int
 
 LSTM_GATES = ("i", "f", "c", "o")
@@ -111,7 +111,7 @@ class SparseLSTMCell(SparseCellMixin, keras.layers.LSTMCell):
         self._mask_planned_weights(4, LSTM_GATES)
 
     def call(self, inputs, states, training=False):
-        if not self.block_path_weights():
+        if not self.block_path_weights(static_rows(inputs)):
             return super().call(inputs, states, training=training)
         return self._call_with_products(self._block_step, inputs, states, training)
 

@@ -44,13 +44,15 @@ def _arrays_of_keras_file(path):
     return out
 
 
-def _kill_and_resume(script, args, tmp_path):
+def _whole_and_resumed(script, args, tmp_path):
+    """Runs `script` whole, and again killed after its first epoch and
+    resumed: the two `history.json` dicts and the resumed run's folder."""
     whole = _run(script, args, tmp_path / "whole")
     assert whole.returncode == 0, whole.stderr[-3000:]
-    killed = _run(script, args, tmp_path / "killed", kill_after=1)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     out = tmp_path / "killed"
-    assert not (out / "history.json").exists()
+    killed = _run(script, args, out, kill_after=1)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert not (out / "history.json").exists() and (out / "backup").is_dir()
     logged = json.loads((out / "epochs.json").read_text())["epochs"]
     assert [e["epoch"] for e in logged] == [0]
     resumed = _run(script, args, out)
@@ -60,6 +62,12 @@ def _kill_and_resume(script, args, tmp_path):
     assert a["resumed_at_epoch"] is None and b["resumed_at_epoch"] == 1
     assert a["train_steps"] == b["train_steps"] == 3 * 6
     assert a["epochs_run"] == b["epochs_run"] == 3
+    return a, b, out
+
+
+def _kill_and_resume(script, args, tmp_path):
+    """`_whole_and_resumed`, and the resumed run equals the whole one."""
+    a, b, out = _whole_and_resumed(script, args, tmp_path)
     for key in a["history"]:
         assert a["history"][key] == b["history"][key], key
     assert a["valid_perplexity"] == b["valid_perplexity"]
@@ -159,20 +167,7 @@ def test_killed_text_run_resumes_from_its_last_epoch(tmp_path):
             "--max-train-examples", "96", "--max-eval-examples", "32", "--epochs", "3",
             "--units", "8", "--embedding-dim", "8", "--batch-size", "16", "--no-save",
             "--verbose", "0"]
-    script = "examples/text_classification.py"
-    whole = _run(script, args, tmp_path / "whole")
-    assert whole.returncode == 0, whole.stderr[-3000:]
-    out = tmp_path / "killed"
-    killed = _run(script, args, out, kill_after=1)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    assert not (out / "history.json").exists() and (out / "backup").is_dir()
-    resumed = _run(script, args, out)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    a = json.loads((tmp_path / "whole" / "history.json").read_text())
-    b = json.loads((out / "history.json").read_text())
-    assert a["resumed_at_epoch"] is None and b["resumed_at_epoch"] == 1
-    assert a["train_steps"] == b["train_steps"] == 3 * 6
-    assert a["epochs_run"] == b["epochs_run"] == 3
+    a, b, out = _whole_and_resumed("examples/text_classification.py", args, tmp_path)
     for key in a["history"]:
         assert len(b["history"][key]) == 3, key
         assert a["history"][key][0] == b["history"][key][0], key

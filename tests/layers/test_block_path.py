@@ -104,8 +104,42 @@ def test_auto_follows_the_density_threshold(monkeypatch):
     assert cell.block_path_weights() == []
     monkeypatch.setitem(recurrent.AUTO_MAX_DENSITY, B, 0.5)  # density 2/4
     assert cell.block_path_weights() == ["kernel", "recurrent_kernel"]
+    assert cell.block_path_weights(rows=20) == ["kernel", "recurrent_kernel"]
+    # A static batch below FEW_ROWS: FEW_ROWS_MAX_DENSITY decides.
+    assert cell.block_path_weights(rows=1) == []
+    monkeypatch.setitem(recurrent.FEW_ROWS_MAX_DENSITY, B, 0.5)
+    assert cell.block_path_weights(rows=recurrent.FEW_ROWS - 1) == [
+        "kernel", "recurrent_kernel"]
     monkeypatch.setitem(recurrent.AUTO_MAX_DENSITY, B, 0.49)
     assert cell.block_path_weights() == []
+    assert cell.block_path_weights(rows=1) == ["kernel", "recurrent_kernel"]
+
+
+def test_auto_reads_the_static_batch_of_a_call(monkeypatch):
+    # One-token inference with a static batch of 1 computes masked-dense
+    # where a training batch takes the block path, with the same outputs.
+    from keras_sparse_rnn.layers import recurrent
+
+    monkeypatch.setitem(recurrent.AUTO_MAX_DENSITY, B, 0.5)
+    monkeypatch.setattr(recurrent, "FEW_ROWS", BATCH)  # BATCH rows: not few
+    seen = []
+    for batch in (BATCH, 1):
+        layers = {}
+        for cp in ("auto", "masked_dense"):  # the same initial weights
+            keras.utils.set_random_seed(0)
+            layers[cp] = ksr.SparseLSTM(UNITS, sparsity=0.5, block=(B, B), mask_seed=1,
+                                        return_sequences=True, use_cudnn=False,
+                                        compute_path=cp)
+            layers[cp].build((None, SEQ, FEATURES))
+        cell = layers["auto"].cell
+        original = cell._block_products
+        cell._block_products = lambda dtype, rows: seen.append(
+            (rows, sorted(o := original(dtype, rows)))) or o
+        x = tf.constant(X[:batch])
+        y = tf.function(lambda x: layers["auto"](x))(x)
+        np.testing.assert_allclose(y.numpy(), layers["masked_dense"](x).numpy(),
+                                   atol=ATOL)
+    assert seen == [(BATCH, ["kernel", "recurrent_kernel"]), (1, [])]
 
 
 @pytest.mark.parametrize("value", ["fast", "Blocks", None, 1])
@@ -618,7 +652,7 @@ def test_sparse_dense_auto_follows_density_and_rows(monkeypatch):
     tf.function(lambda x: layer(x), input_signature=[
         tf.TensorSpec((None, 2, FEATURES))]).get_concrete_function()
     assert seen == [5, 20, 8]
-    assert layer.block_path_weights() == []  # the last call's 8 rows
+    assert layer.block_path_weights() == ["kernel"]  # the built shape's 20 rows
     unbuilt = ksr.SparseDense(16, sparsity=0.5, block=(B, B), mask_seed=0)
     unbuilt.build((None, FEATURES))  # rows unknown: masked-dense
     assert unbuilt.block_path_weights() == []
