@@ -256,7 +256,8 @@ def _fan_in_model(compute_path="blocks", seed=0, sparse_dense=True):
         keras.layers.RNN(ksr.SparseLSTMCell(UNITS, sparsity=0.5, block=(B, B),
                                             mask_seed=1, compute_path=compute_path),
                          return_sequences=True),
-        (ksr.SparseDense(UNITS, sparsity=0.5, block=(B, B), mask_seed=2)
+        (ksr.SparseDense(UNITS, sparsity=0.5, block=(B, B), mask_seed=2,
+                         compute_path=compute_path)
          if sparse_dense else keras.layers.Dense(UNITS)),
     ])
 
@@ -341,8 +342,9 @@ def test_every_criterion_keeps_constant_fan_in(prune, grow):
 
 
 def test_dst_in_jit_compiled_fit_keeps_constant_fan_in():
+    # The LSTM's two kernels and the SparseDense, all on the block path.
     x, y = _data(16)
-    model = _fan_in_model(sparse_dense=False)
+    model = _fan_in_model()
     model.compile(keras.optimizers.SGD(0.05), "mse", jit_compile=True)
     assert model.jit_compile is True
     cb = DynamicSparsity(0.5, schedule="constant", prune="magnitude", grow="random",
@@ -352,7 +354,10 @@ def test_dst_in_jit_compiled_fit_keeps_constant_fan_in():
                         callbacks=[cb, checker])
     # Updates at steps 1-3 (none after the last step of training).
     assert [u["step"] for u in cb.updates] == [1, 2, 3]
-    assert checker.checks == 4 and checker.changes == 2 * 3
+    assert [layer.block_path_weights() for layer in (model.layers[0].cell,
+                                                    model.layers[1])] == [
+        ["kernel", "recurrent_kernel"], ["kernel"]]
+    assert checker.checks == 4 and checker.changes == 3 * 3
     assert np.all(np.isfinite(history.history["loss"]))
 
 

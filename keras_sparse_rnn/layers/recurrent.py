@@ -24,7 +24,7 @@ from keras_sparse_rnn.validation import check_bool, check_fraction
 #: sizes: never). Measured on the 2-core CPU with `benchmarks/sparse_speed.py`
 #: (`curve_*`: a 2 x 640 LSTM language model, batch 20, BPTT 35, XLA, 2
 #: threads; step time on the block path / Keras's LSTM): the largest density
-#: measured faster. b = 8: 0.45 at 0.05, 0.36 at 0.1, 1.07 at 0.2; b = 16:
+#: measured faster. b = 8: 0.45 at 0.05, 0.78 at 0.1, 1.07 at 0.2; b = 16:
 #: 0.49 at 0.1, 0.66 at 0.2, 1.01 at 0.33; b = 32: 0.40 at 0.1, 0.70 at 0.33,
 #: 0.87 at 0.5, 1.15 at 0.75. Zaremba's small LSTM (200 units, b = 8): 0.96
 #: at 0.1 and 1.28 at 0.33 against the masked-dense path.
