@@ -55,9 +55,9 @@ class SparseDense(BlockPathMixin, SparseLayerMixin, keras.layers.Dense):
             masked-dense. With few rows (20, one time step) the block
             product measured slower (1.2x to 1.8x at density 0.1).
             `block_path_weights()` says what a call of the built shape
-            takes. As in the
-            recurrent cells, a compiled function keeps the count of active
-            blocks it was traced with: a denser mask set afterwards warns.
+            takes. As in the recurrent cells, a compiled function keeps the
+            count of active blocks it was traced with: a denser mask set
+            afterwards warns.
         activation, use_bias, kernel_initializer, bias_initializer,
         kernel_regularizer, bias_regularizer, activity_regularizer,
         kernel_constraint, bias_constraint: as in `keras.layers.Dense`.
