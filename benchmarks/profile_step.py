@@ -19,7 +19,8 @@ time added to a category:
     python benchmarks/profile_step.py rhn_0.47 --path blocks
     python benchmarks/profile_step.py rhn_0.47 --path masked_dense
 
-prints milliseconds per step by category and the largest instructions, and
+prints milliseconds per step by category and by instruction kind (opcode and
+output shape: the same product at each time step adds up), and
 writes `benchmarks/results/profile_step.json` (one entry per case, path and
 thread count). Times are the sum over the instructions' executions on all
 threads, per training step: with 2 threads two instructions may overlap, so
@@ -110,12 +111,12 @@ def profile(case_name, path, threads, steps):
                 opcode, shape, batched = instructions[name]
                 ms = event.duration_ps / 1e9 / steps
                 by_category[category(opcode, batched, name)] += ms
-                by_instruction[f"{name} {opcode} {shape}"] += ms
+                by_instruction[f"{opcode} {shape}"] += ms
     total = sum(by_category.values())
     return {"case": case_name, "path": path, "threads": threads, "steps": steps,
             "ms_per_step": total,
             "categories": {k: round(v, 3) for k, v in by_category.most_common()},
-            "top_instructions": {k: round(v, 3) for k, v in by_instruction.most_common(12)}}
+            "top_kinds": {k: round(v, 3) for k, v in by_instruction.most_common(12)}}
 
 
 def main():
@@ -137,8 +138,8 @@ def main():
           f"{result['ms_per_step']:.1f} ms of XLA instructions per step")
     for k, v in result["categories"].items():
         print(f"  {k:20s} {v:9.2f} ms  {100 * v / result['ms_per_step']:5.1f}%")
-    print("largest instructions (ms per step):")
-    for k, v in result["top_instructions"].items():
+    print("largest instruction kinds (opcode, output shape; ms per step):")
+    for k, v in result["top_kinds"].items():
         print(f"  {v:9.2f}  {k}")
     out = pathlib.Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {}
