@@ -133,7 +133,9 @@ class SparseDense(BlockPathMixin, SparseLayerMixin, keras.layers.Dense):
         return PRODUCT_MAX_DENSITY.get(matrix.block_shape[0], 0.0)
 
     def quantize(self, mode=None, **kwargs):
-        raise ValueError(
+        # NotImplementedError, as Keras's layers that cannot be quantized:
+        # `Model.quantize` warns with this message and quantizes the others.
+        raise NotImplementedError(
             f"SparseDense '{self.name}' cannot be quantized by Keras; export it "
             "with keras_sparse_rnn's TFLite exporter, which quantizes the "
             "sparse weights."

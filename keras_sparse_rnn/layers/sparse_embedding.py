@@ -72,7 +72,9 @@ class SparseEmbedding(SparseLayerMixin, keras.layers.Embedding):
         self._check_sparsity_keys()
 
     def quantize(self, mode=None, **kwargs):
-        raise ValueError(
+        # NotImplementedError, as Keras's layers that cannot be quantized:
+        # `Model.quantize` warns with this message and quantizes the others.
+        raise NotImplementedError(
             f"SparseEmbedding '{self.name}' cannot be quantized by Keras; "
             "export it with keras_sparse_rnn's TFLite exporter instead."
         )

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import keras
 
+import keras_sparse_rnn as ksr
 from keras_sparse_rnn import SparseDense, SparseEmbedding
 
 
@@ -105,8 +106,23 @@ def test_unsupported_keras_features(cls, args):
         cls(*args, lora_rank=2)
     layer = cls(*args)
     layer.build((None, 3) if cls is SparseDense else None)
-    with pytest.raises(ValueError, match="cannot be quantized by Keras"):
+    with pytest.raises(NotImplementedError, match="cannot be quantized by Keras"):
         layer.quantize("int8")
+
+
+def test_model_quantize_skips_the_sparse_layers_with_a_warning():
+    # As Keras does with a layer it cannot quantize: a warning, the others done.
+    model = keras.Sequential([keras.Input((6,), dtype="int32"),
+                              SparseEmbedding(20, 8, mask_seed=0),
+                              keras.layers.Dense(8),
+                              SparseDense(4, mask_seed=1)])
+    before = [w.numpy() for w in ksr.sparse_weights(model)[0]]
+    with pytest.warns(UserWarning, match="SparseEmbedding '.*' cannot be quantized"):
+        model.quantize("int8")
+    assert model.layers[1].quantization_mode == "int8"
+    assert model.layers[0].quantization_mode is None
+    assert model.layers[2].quantization_mode is None
+    np.testing.assert_array_equal(ksr.sparse_weights(model)[0][0].numpy(), before[0])
 
 
 def test_bad_units():
