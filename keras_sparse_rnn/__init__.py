@@ -1,7 +1,6 @@
 """Sparse-from-scratch training of recurrent networks for Keras 3."""
 
-import warnings as _warnings
-
+from keras_sparse_rnn._deprecation import renamed as _renamed
 from keras_sparse_rnn import datasets, dst, export, optimizers
 from keras_sparse_rnn.distribution import (distribute_sparsity, sparsity_for_active_params,
                                            sparsity_per_matrix)
@@ -28,17 +27,5 @@ from keras_sparse_rnn.summary import sparsity_summary
 __version__ = "0.1.0"
 
 # Renamed public names: the old name still works for one release, and warns.
-_DEPRECATED = {"plan_sparsity": "sparsity_per_matrix",
-               "SparseWeight": "SparseMatrix"}
-
-
-def __getattr__(name):
-    if name in _DEPRECATED:
-        new = _DEPRECATED[name]
-        _warnings.warn(
-            f"keras_sparse_rnn.{name} is deprecated and will be removed in the "
-            f"next release: use keras_sparse_rnn.{new} (the same "
-            f"{'class' if new[0].isupper() else 'function'})",
-            DeprecationWarning, stacklevel=2)
-        return globals()[new]
-    raise AttributeError(f"module 'keras_sparse_rnn' has no attribute {name!r}")
+__getattr__ = _renamed(__name__, {"plan_sparsity": "sparsity_per_matrix",
+                                 "SparseWeight": "SparseMatrix"}, globals())

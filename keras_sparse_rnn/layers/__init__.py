@@ -1,5 +1,4 @@
-import warnings
-
+from keras_sparse_rnn._deprecation import renamed
 from keras_sparse_rnn.layers.base import SparseLayerMixin
 from keras_sparse_rnn.layers.sparse_matrix import SparseMatrix, sparse_matrices
 from keras_sparse_rnn.layers.sparse_dense import SparseDense
@@ -12,10 +11,5 @@ from keras_sparse_rnn.layers.sparse_rhn import SparseRHN
 from keras_sparse_rnn.layers.sparse_rhn_cell import SparseRHNCell
 
 
-def __getattr__(name):
-    if name == "SparseWeight":  # the record's name before `SparseMatrix`
-        warnings.warn("keras_sparse_rnn.layers.SparseWeight is deprecated: use "
-                      "keras_sparse_rnn.SparseMatrix", DeprecationWarning,
-                      stacklevel=2)
-        return SparseMatrix
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The record's name before `SparseMatrix`: works for one release, and warns.
+__getattr__ = renamed(__name__, {"SparseWeight": "SparseMatrix"}, globals())

@@ -1,12 +1,12 @@
 """What every sparse layer and cell shares: masks, their invariants, saving."""
 
 import copy
-import warnings
 
 import keras
 import numpy as np
 
 from keras_sparse_rnn import masks as masks_lib
+from keras_sparse_rnn._deprecation import renamed
 from keras_sparse_rnn._keras import layers as keras_layers
 from keras_sparse_rnn.layers import guard
 from keras_sparse_rnn.layers.sparse_matrix import (SparseMatrix, SparseMatrixOwner,
@@ -14,13 +14,8 @@ from keras_sparse_rnn.layers.sparse_matrix import (SparseMatrix, SparseMatrixOwn
 from keras_sparse_rnn.validation import (check_block, check_bool, check_fraction,
                                          check_seed)
 
-def __getattr__(name):
-    if name == "SparseWeight":  # the record's name before `SparseMatrix`
-        warnings.warn("keras_sparse_rnn.layers.base.SparseWeight is deprecated: "
-                      "use keras_sparse_rnn.SparseMatrix", DeprecationWarning,
-                      stacklevel=2)
-        return SparseMatrix
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The record's name before `SparseMatrix`: works for one release, and warns.
+__getattr__ = renamed(__name__, {"SparseWeight": "SparseMatrix"}, globals())
 
 
 def set_layer_weights(layer, weights):
