@@ -18,6 +18,8 @@ fits of `--steps` steps each, after one warm-up fit that compiles. Cases:
 * `product_*`: one product `x @ W` and its gradients, W 640 x 10,000 as the
   output layer's, 700 rows (all time steps of a batch at once) or 20 (one
   time step), from the active blocks against masked-dense.
+* `--profile CASE --path P`: where that case's step spends its time, by XLA
+  instruction (`profile`), in `benchmarks/results/profile_step.json`.
 * peak memory: the process's peak RSS (ru_maxrss) after the baseline's first
   fit and after the case's, reported (the case's includes the baseline's).
 
@@ -35,12 +37,16 @@ with the cases already there (one entry per case and thread count).
 """
 
 import argparse
+import collections
+import glob
 import json
 import os
 import pathlib
+import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -318,6 +324,113 @@ def run_one(name, args):
                                              capture_output=True, text=True).stdout)}
 
 
+INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%?([\w.\-]+) = (\S+(?:\{[^}]*\})?) ([\w\-]+)\(")
+
+
+def hlo_instructions(dump_dir):
+    """`{name: (opcode, shape, batched)}` of every instruction of the
+    optimized HLO modules in `dump_dir` (`batched`: a dot with batch
+    dimensions)."""
+    out = {}
+    for path in glob.glob(os.path.join(dump_dir, "*after_optimizations.txt")):
+        for line in open(path):
+            m = INSTRUCTION.match(line)
+            if m:
+                name, shape, opcode = m.groups()
+                out[name] = (opcode, shape, "lhs_batch_dims=" in line)
+    return out
+
+
+def category(opcode, batched, name):
+    """`block product`: a dot with batch dimensions (the block path's
+    batched matmuls and their gradients); `dense product`: any other dot;
+    `gather`, `scatter`, `loop state` (dynamic-slice / -update-slice: a time
+    step of an XLA loop), `copy / transpose`, `elementwise fusion`,
+    `other`."""
+    if opcode == "dot":
+        return "block product" if batched else "dense product"
+    if opcode == "fusion":
+        # XLA names a fusion after its root and its kind (`..._fusion`).
+        for key, cat in (("dynamic-update-slice", "loop state"),
+                         ("dynamic-slice", "loop state"), ("gather", "gather"),
+                         ("scatter", "scatter"), ("transpose", "copy / transpose"),
+                         ("copy", "copy / transpose")):
+            if key in name:
+                return cat
+        return "elementwise fusion"
+    return {"gather": "gather", "scatter": "scatter",
+            "dynamic-slice": "loop state", "dynamic-update-slice": "loop state",
+            "copy": "copy / transpose", "transpose": "copy / transpose"}.get(opcode, "other")
+
+
+def profile(case_name, path, threads, steps):
+    """Where one case's training step spends its time, by XLA instruction
+    (`--profile`): the TensorFlow profiler, with XLA's CPU runtime tracing
+    each HLO instruction it executes (`--xla_cpu_enable_xprof_traceme`), and
+    the optimized HLO dumped (`--xla_dump_to`) to look each one up. Its time
+    goes to a category (`category`) and to its kind (opcode and output
+    shape: the same product at each time step adds up). Times are summed
+    over the instructions' executions on all threads, per training step.
+    TensorFlow must not be imported before (the flags are read then)."""
+    dump = tempfile.mkdtemp(prefix="hlo_")
+    logdir = tempfile.mkdtemp(prefix="prof_")
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               f" --xla_cpu_enable_xprof_traceme=true --xla_dump_to={dump}"
+                               " --xla_dump_hlo_as_text").strip()
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    case = cases()[case_name]
+    model = build(case, path)
+    x, y = data(case, steps)
+    fit = dict(batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
+    model.fit(x, y, **fit)  # compiles
+    tf.profiler.experimental.start(logdir)
+    model.fit(x, y, **fit)
+    tf.profiler.experimental.stop()
+
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    instructions = hlo_instructions(dump)
+    space = xplane_pb2.XSpace()
+    space.ParseFromString(pathlib.Path(sorted(glob.glob(
+        f"{logdir}/**/*.xplane.pb", recursive=True))[-1]).read_bytes())
+    by_category, by_instruction = collections.Counter(), collections.Counter()
+    for plane in space.planes:
+        names = {k: v.name for k, v in plane.event_metadata.items()}
+        for line in plane.lines:
+            for event in line.events:
+                name = names.get(event.metadata_id, "")
+                if name not in instructions:
+                    continue
+                opcode, shape, batched = instructions[name]
+                ms = event.duration_ps / 1e9 / steps
+                by_category[category(opcode, batched, name)] += ms
+                by_instruction[f"{opcode} {shape}"] += ms
+    total = sum(by_category.values())
+    return {"case": case_name, "path": path, "threads": threads, "steps": steps,
+            "ms_per_step": total,
+            "categories": {k: round(v, 3) for k, v in by_category.most_common()},
+            "top_kinds": {k: round(v, 3) for k, v in by_instruction.most_common(12)}}
+
+
+def print_profile(result, out):
+    """Prints a `profile` and adds it to the JSON file `out`."""
+    if not result["categories"]:
+        raise SystemExit("no XLA instruction was traced: is the step XLA-compiled?")
+    print(f"{result['case']}, {result['path']}, {result['threads']} threads: "
+          f"{result['ms_per_step']:.1f} ms of XLA instructions per step")
+    for k, v in result["categories"].items():
+        print(f"  {k:20s} {v:9.2f} ms  {100 * v / result['ms_per_step']:5.1f}%")
+    print("largest instruction kinds (opcode, output shape; ms per step):")
+    for k, v in result["top_kinds"].items():
+        print(f"  {v:9.2f}  {k}")
+    results = json.loads(out.read_text()) if out.exists() else {}
+    results[f"{result['case']}/{result['path']}@{result['threads']}"] = result
+    out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+
+
 #: The issue's targets (ratio at most), by case.
 TARGETS = {"lm_0.1": 0.40, "lm_0.1_sparse_ends": 0.40, "rnn_0.1": 0.30,
            "lm_0.33": 0.70, "lm_0.33_sparse_ends": 0.70, "lm_1504_0.33": 0.60,
@@ -391,12 +504,26 @@ def main():
     parser.add_argument("--parts", action="store_true",
                         help="time the parts of one block product (see `parts`) "
                              "at densities 0.1 and 0.47, b 8 and 32; print JSON")
+    parser.add_argument("--profile", metavar="CASE", choices=sorted(cases()),
+                        help="profile one case's training step by XLA instruction "
+                             "(see `profile`) on --path; print it and add it to "
+                             "results/profile_step.json")
+    parser.add_argument("--path", default="blocks",
+                        choices=("blocks", "masked_dense", "auto", "keras"),
+                        help="the compute path --profile runs")
     parser.add_argument("--report", action="store_true",
                         help="print the JSON's tables (markdown); run nothing")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.report:
         print(report(json.loads(pathlib.Path(args.out).read_text())))
+        return
+    if args.profile:
+        if cases()[args.profile]["kind"] not in ("lm", "rnn"):
+            parser.error(f"--profile profiles a training step: {args.profile} is a "
+                         f"{cases()[args.profile]['kind']} case")
+        print_profile(profile(args.profile, args.path, args.threads, args.steps),
+                      pathlib.Path(args.out).with_name("profile_step.json"))
         return
     if args.parts:
         import tensorflow as tf
