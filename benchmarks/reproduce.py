@@ -862,8 +862,11 @@ def write_report(profile, results_dir, runs=None, records=None, name=None):
         "embedding lookup 0; training = 3 x forward): inference counts the final "
         "model, training is the mean over the run (gradual pruning and tfmot "
         "train denser than they end). The masked-dense kernels run at dense "
-        "speed, so wall time (training with its per-epoch validation, measured "
-        "on a shared machine) does not fall with sparsity. tfmot runs in tf_keras "
+        "speed, so there wall time (training with its per-epoch validation, "
+        "measured on a shared machine) does not fall with sparsity; matrices "
+        "in b x b blocks of constant fan-in that the automatic choice computes "
+        "from their active blocks run at their sparse cost (README, \"Sparse "
+        "in cost\"). tfmot runs in tf_keras "
         "without XLA, the others in Keras 3 with XLA: their wall times are not "
         "like for like.",
     ]
