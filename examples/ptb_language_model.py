@@ -22,7 +22,8 @@ the epoch logs so far (`keras_sparse_rnn.training`'s `epoch_backup` and
 `run_log`, the run helpers the examples share); the same command started
 again after a kill resumes from the last completed epoch and ends as an
 uninterrupted run would (`--no-backup` turns this off). The backup is
-deleted once the run has finished.
+deleted once the results are written: a kill after the training resumes
+with no epoch left to run, and goes on to evaluate and write them.
 Data: `--data-dir`, else `$KERAS_SPARSE_RNN_DATA/ptb`, else the Keras cache
 (downloaded with a sha256 check when online); or `--corpus DIR`, any corpus
 in PTB's format (e.g. `$KERAS_SPARSE_RNN_DATA/wikitext-2`: train, valid and
@@ -35,6 +36,7 @@ import json
 import math
 import os
 import pathlib
+import shutil
 import sys
 
 # Zaremba's settings. `tiny` is for smoke tests only.
@@ -447,7 +449,9 @@ def train(args):
     log = training.run_log(out / "epochs.json")
     callbacks.append(log)
     if not args.no_backup:
-        callbacks.append(training.epoch_backup(out / "backup"))
+        # Kept after `fit` until the results are written (`main`'s end): a
+        # kill during the evaluation resumes with no epoch left to train.
+        callbacks.append(training.epoch_backup(out / "backup", delete_checkpoint=False))
     callbacks += training.kill_after_epoch_for_tests()
     # shuffle=False: the batches are consecutive text (stateless BPTT windows
     # in order); fit's default shuffle=True would only warn that it ignores a
@@ -483,6 +487,13 @@ def main(argv=None):
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    code = write_results(args, model, vocab, result)
+    shutil.rmtree(pathlib.Path(args.out_dir) / "backup", ignore_errors=True)
+    return code
+
+
+def write_results(args, model, vocab, result):
+    """The model, `history.json`, the summaries and the export; the exit code."""
     import keras_sparse_rnn as ksr
 
     out = pathlib.Path(args.out_dir)

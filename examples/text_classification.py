@@ -36,7 +36,8 @@ Writes to `--out-dir`: `history.json` (per-epoch `history`, `test_accuracy`,
 `summary.txt` / `summary.json` (the sparsity report) and `model.keras`. A run
 survives interruption: each epoch end writes `<out-dir>/backup` (model,
 optimizer, topology-update state, epoch logs; `--no-backup` turns it off), and
-the same command started again resumes from the last completed epoch.
+the same command started again resumes from the last completed epoch (the
+backup is deleted once the results are written).
 Data: `--data-dir`, else `$KERAS_SPARSE_RNN_DATA/<folder>` (`trec/` for
 `trec_fine`), else the Keras cache. Bad flags or data: a message and exit code 2.
 """
@@ -46,6 +47,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import shutil
 import sys
 
 METHODS = ("dense", "static", "set", "rigl", "snfs", "gradual")
@@ -474,7 +476,9 @@ def train(args):
     log = training.run_log(out / "epochs.json")
     callbacks.append(log)
     if not args.no_backup:
-        callbacks.append(training.epoch_backup(out / "backup"))
+        # Kept after `fit` until the results are written (`main`'s end): a
+        # kill during the evaluation resumes with no epoch left to train.
+        callbacks.append(training.epoch_backup(out / "backup", delete_checkpoint=False))
     callbacks += training.kill_after_epoch_for_tests()
     # shuffle=False: the dataset shuffles itself (seeded, in tf.data); fit's
     # default shuffle=True would only warn that it ignores a tf.data.Dataset.
@@ -535,6 +539,8 @@ def main(argv=None):
           f"{valid}, test accuracy "
           f"{result['test_accuracy']:.4f} ({result['train_steps']} steps, "
           f"{result['wall_seconds']:.0f} s, {summary.total_params:,} parameters)")
+    # Kept until now, so that a kill after `fit` does not train again.
+    shutil.rmtree(out / "backup", ignore_errors=True)
     return 0
 
 

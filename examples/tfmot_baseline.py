@@ -30,7 +30,8 @@ FLOPs per token, ...), `summary.txt` (the pruned matrices) and the stripped
 itself up at each epoch end (tf_keras's `BackupAndRestore`, a
 `tf.train.CheckpointManager` over the model with tfmot's masks and pruning
 step and the optimizer, in `<out-dir>/backup`) and the same command resumes
-it after a kill (`--no-backup` turns this off).
+it after a kill (`--no-backup` turns this off); the backup is deleted once
+the results are written.
 """
 
 import os
@@ -43,6 +44,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import pathlib  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 
 # Zaremba et al.'s LSTM sizes: `SIZES` of `ptb_language_model.py`, whose
@@ -289,7 +291,9 @@ def train(args):
     if not args.no_backup:
         # A CheckpointManager's checkpoint index is replaced atomically: a
         # kill mid-save leaves the previous epoch's checkpoint in use.
-        callbacks.append(tf_keras.callbacks.BackupAndRestore(str(out / "backup")))
+        # Kept after `fit` until the results are written (`main`'s end).
+        callbacks.append(tf_keras.callbacks.BackupAndRestore(str(out / "backup"),
+                                                             delete_checkpoint=False))
     callbacks += training.kill_after_epoch_for_tests(tf_keras.callbacks.Callback)
     model.fit(train_ds, validation_data=valid_ds, epochs=epochs,
               callbacks=callbacks, verbose=args.verbose)
@@ -349,6 +353,8 @@ def main(argv=None):
     print(f"validation perplexity {result['valid_perplexity']:.2f}, "
           f"test perplexity {result['test_perplexity']:.2f} "
           f"({result['train_steps']} steps, {result['wall_seconds']:.0f} s)")
+    # Kept until now, so that a kill after `fit` does not train again.
+    shutil.rmtree(out / "backup", ignore_errors=True)
     return 0
 
 

@@ -12,7 +12,7 @@ import pathlib
 import keras
 
 
-def atomic_backup_and_restore(backup_dir, write_json_atomic):
+def atomic_backup_and_restore(backup_dir, write_json_atomic, delete_checkpoint):
     """A `BackupAndRestore` that writes each epoch's weights to their own file
     and then, atomically (`write_json_atomic(path, value)`), the metadata that
     names it; see `keras_sparse_rnn.training.epoch_backup`."""
@@ -44,4 +44,4 @@ def atomic_backup_and_restore(backup_dir, write_json_atomic):
                 if old.name != name:
                     old.unlink()
 
-    return EpochBackup(backup_dir, delete_checkpoint=True)
+    return EpochBackup(backup_dir, delete_checkpoint=delete_checkpoint)

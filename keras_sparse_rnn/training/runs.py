@@ -130,6 +130,12 @@ def run_log(path, callback_base=None):
                 self._base_seconds = self.entries[-1]["seconds"] if self.entries else 0.0
                 self._start = time.monotonic()
 
+        def on_train_end(self, logs=None):
+            if self._start is None and self.entries:
+                # A resumed `fit` with no epoch left to run (its backup was
+                # of the last epoch): every logged epoch is the backup's.
+                self.resumed_at = self.entries[-1]["epoch"] + 1
+
         def on_epoch_end(self, epoch, logs=None):
             self.entries.append({
                 "epoch": epoch,
@@ -152,7 +158,7 @@ def run_log(path, callback_base=None):
     return RunLog()
 
 
-def epoch_backup(backup_dir):
+def epoch_backup(backup_dir, delete_checkpoint=True):
     """`keras.callbacks.BackupAndRestore` whose checkpoint is never half written.
 
     Keras writes `latest.weights.h5` and then `training_metadata.json` in
@@ -164,44 +170,62 @@ def epoch_backup(backup_dir):
     model's variables, so the optimizer's slots and iterations and the
     DynamicSparsity / GradualPruning state (kept in variables) resume too.
     Put it last in the callbacks, so that the checkpoint of an epoch includes
-    the topology update at its end. The backup is deleted when `fit` ends.
+    the topology update at its end.
+
+    With `delete_checkpoint=True` (Keras's default) the backup is deleted
+    when `fit` ends. A script that does more after `fit` (evaluation, saving,
+    export) passes `False` and deletes the folder once its results are
+    written, so that a kill after `fit` resumes from the last epoch (a
+    `fit` that has no epoch left to run) instead of training from scratch.
 
     Keras 3 only (it overrides `BackupAndRestore`'s `_load_model` and
     `_save_model`, Keras 3.15's: `keras_sparse_rnn._keras.backup`).
 
     Args:
         backup_dir: the folder of the backup (created when first written).
+        delete_checkpoint: bool, whether `fit`'s end deletes the backup.
     """
     from keras_sparse_rnn._keras.backup import atomic_backup_and_restore
 
     backup_dir = validation.check_path(backup_dir, "backup_dir")
-    return atomic_backup_and_restore(backup_dir, write_json_atomic)
+    if not isinstance(delete_checkpoint, bool):
+        raise ValueError(f"delete_checkpoint must be a bool, got {delete_checkpoint!r}")
+    return atomic_backup_and_restore(backup_dir, write_json_atomic, delete_checkpoint)
 
 
 def kill_after_epoch_for_tests(callback_base=None):
     """The resume tests' real crash: `[callback]` that SIGKILLs this process
-    once epoch N (1-based) has ended, when `$KSR_TEST_KILL_AFTER_EPOCH=N`;
+    once epoch N (1-based) has ended, when `$KSR_TEST_KILL_AFTER_EPOCH=N`,
+    or once `fit` has ended (after its last epoch) when the value is `end`;
     `[]` when the variable is unset or empty.
 
     List it after the backup callbacks: the kill comes after the epoch's
-    backup. A value that is not an int >= 1 raises `ValueError`.
+    backup. A value that is neither an int >= 1 nor `end` raises
+    `ValueError`.
     """
     value = os.environ.get(KILL_AFTER_EPOCH_VARIABLE)
     if not value:
         return []
-    try:
-        epoch = int(value)
-    except ValueError:
-        epoch = 0
-    if epoch < 1:
-        raise ValueError(f"${KILL_AFTER_EPOCH_VARIABLE} must be an int >= 1, "
-                         f"got {value!r}")
+    if value == "end":
+        epoch = None
+    else:
+        try:
+            epoch = int(value)
+        except ValueError:
+            epoch = 0
+        if epoch < 1:
+            raise ValueError(f"${KILL_AFTER_EPOCH_VARIABLE} must be an int >= 1 "
+                             f"or 'end', got {value!r}")
     base = _callback_base(callback_base)
     import signal
 
     class Kill(base):
         def on_epoch_end(self, epoch_index, logs=None):
             if epoch_index + 1 == epoch:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        def on_train_end(self, logs=None):
+            if epoch is None:
                 os.kill(os.getpid(), signal.SIGKILL)
 
     return [Kill()]

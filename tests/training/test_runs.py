@@ -161,6 +161,23 @@ def test_run_log_of_a_resumed_fit_drops_the_epochs_trained_again(tmp_path):
     assert log.seconds() == entries[-1]["seconds"]
 
 
+def test_run_log_of_a_resumed_fit_with_no_epoch_left_keeps_every_epoch(tmp_path):
+    """A kill after `fit` ended: the backup is of the last epoch, and `fit`
+    started again runs none; the log still holds the whole run."""
+    path = tmp_path / "epochs.json"
+    _model().fit(X, Y, batch_size=4, epochs=3, verbose=0,
+                 callbacks=[training.run_log(path)])
+    first = json.loads(path.read_text())["epochs"]
+    log = training.run_log(path)
+    history = _model().fit(X, Y, batch_size=4, epochs=3, initial_epoch=3, verbose=0,
+                           callbacks=[log])
+    assert history.history == {}
+    assert json.loads(path.read_text())["epochs"] == log.entries == first
+    assert log.resumed_at == 3
+    assert log.seconds() == first[-1]["seconds"]
+    assert len(log.history()["loss"]) == 3
+
+
 def test_run_log_before_any_epoch_is_empty(tmp_path):
     log = training.run_log(tmp_path / "none.json")
     assert (log.history(), log.seconds(), log.resumed_at) == ({}, 0.0, None)
@@ -214,9 +231,30 @@ def test_epoch_backup_resumes_fit_and_is_deleted_at_the_end(tmp_path):
     assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
 
 
-def test_epoch_backup_checks_its_folder():
+def test_epoch_backup_kept_after_fit_resumes_a_fit_with_no_epoch_left(tmp_path):
+    """`delete_checkpoint=False`: the backup outlives `fit`, and the same `fit`
+    started again restores the last epoch and trains no further."""
+    whole = _model()
+    whole.fit(X, Y, batch_size=4, epochs=2, verbose=0, shuffle=False,
+              callbacks=[training.epoch_backup(tmp_path / "b", delete_checkpoint=False)])
+    meta = json.loads((tmp_path / "b" / "training_metadata.json").read_text())
+    assert meta["epoch"] == 2
+    resumed = _model(seed=5)
+    history = resumed.fit(X, Y, batch_size=4, epochs=2, verbose=0, shuffle=False,
+                          callbacks=[training.epoch_backup(tmp_path / "b",
+                                                           delete_checkpoint=False)])
+    assert history.history == {}
+    assert int(resumed.optimizer.iterations.numpy()) == 8
+    for w, v in zip(whole.weights, resumed.weights, strict=True):
+        np.testing.assert_array_equal(w.numpy(), v.numpy())
+    assert (tmp_path / "b" / "training_metadata.json").is_file()
+
+
+def test_epoch_backup_checks_its_arguments():
     with pytest.raises(ValueError, match="backup_dir must be a non-empty str"):
         training.epoch_backup("")
+    with pytest.raises(ValueError, match="delete_checkpoint must be a bool, got 0"):
+        training.epoch_backup("b", delete_checkpoint=0)
 
 
 # kill_after_epoch_for_tests -----------------------------------------------------
@@ -234,7 +272,7 @@ def test_kill_hook_is_off_without_the_variable(monkeypatch, value):
 def test_kill_hook_refuses_a_bad_value(monkeypatch, value):
     monkeypatch.setenv(training.KILL_AFTER_EPOCH_VARIABLE, value)
     with pytest.raises(ValueError, match=rf"\$KSR_TEST_KILL_AFTER_EPOCH must be an "
-                                         rf"int >= 1, got '{value}'"):
+                                         rf"int >= 1 or 'end', got '{value}'"):
         training.kill_after_epoch_for_tests()
 
 
@@ -249,3 +287,17 @@ def test_kill_hook_kills_the_process_after_the_given_epoch():
     """, env={training.KILL_AFTER_EPOCH_VARIABLE: "2"})
     assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
     assert result.stdout == "after epoch 1\n"
+
+
+def test_kill_hook_kills_the_process_when_fit_ends():
+    result = _python("""
+        from keras_sparse_rnn import training
+        [kill] = training.kill_after_epoch_for_tests()
+        for epoch in range(3):
+            kill.on_epoch_end(epoch)
+        print("after the epochs", flush=True)
+        kill.on_train_end()
+        print("after fit", flush=True)
+    """, env={training.KILL_AFTER_EPOCH_VARIABLE: "end"})
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert result.stdout == "after the epochs\n"
