@@ -646,14 +646,15 @@ def ptb_table(records, runs):
             "", f"### Penn Treebank, {group}", "",
             "| method | sparsity | seeds | valid ppl | test ppl | valid / dense "
             "| active params | inference FLOPs/token | training FLOPs/token "
-            "| wall per run (s) | wall / dense | epochs x steps |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| wall per run (s) | threads x runs at once | wall / dense "
+            "| epochs x steps |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         if group in PUBLISHED:
             source, v, t = PUBLISHED[group]
             ratio = f"{v / dense_valid:.3f}" if dense_valid else "-"
             lines.append(f"| {source}, dense | 0 | - | {v:.1f} | {t:.1f} | {ratio} "
-                         "| | | | | | |")
+                         "| | | | | | | |")
         for run, recs in rows:
             valid = [float(r["valid_perplexity"]) for r in recs]
             ratio = (f"{sum(valid) / len(valid) / dense_valid:.3f}" if dense else "-")
@@ -667,8 +668,16 @@ def ptb_table(records, runs):
                 f"{ratio} | {_int(rec['active_params'])} | "
                 f"{_int(rec['forward_flops_per_token'])} | "
                 f"{_int(rec.get('mean_training_flops_per_token', rec['training_flops_per_token']))} | "
-                f"{wall:.0f} | {wall_ratio} | {_slice(rec)} |")
+                f"{wall:.0f} | {_threads_and_runs(recs)} | {wall_ratio} | {_slice(rec)} |")
     return lines
+
+
+def _threads_and_runs(records):
+    """"t x p": the TensorFlow threads of each run and the runs at once on
+    the machine (each distinct setup of the seeds, "-" where not recorded)."""
+    setups = dict.fromkeys((r.get("run", {}).get("threads"),
+                            r.get("run", {}).get("parallel_runs")) for r in records)
+    return ", ".join("-" if t is None else f"{t} x {p}" for t, p in setups)
 
 
 def _sparsity_of(run, record):
@@ -703,9 +712,9 @@ def text_table(records, runs):
             "+ dense unless the method says its width", "",
             "| method | sparsity | seeds | valid accuracy | test accuracy "
             "| test - dense (points) | active params | inference FLOPs/token "
-            "| training FLOPs/token | wall per run (s) | epochs x steps "
-            "| training examples |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| training FLOPs/token | wall per run (s) | threads x runs at once "
+            "| epochs x steps | training examples |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for run, recs in rows:
             test = [100 * float(r["test_accuracy"]) for r in recs]
@@ -721,7 +730,8 @@ def text_table(records, runs):
                 f"{delta} | {_int(rec['active_params'])} | "
                 f"{_int(rec['forward_flops_per_token'])} | "
                 f"{_int(rec.get('mean_training_flops_per_token', rec['training_flops_per_token']))} | "
-                f"{_mean(recs, 'wall_seconds'):.0f} | {_slice(rec)} | "
+                f"{_mean(recs, 'wall_seconds'):.0f} | {_threads_and_runs(recs)} | "
+                f"{_slice(rec)} | "
                 f"{_int(rec.get('num_examples', {}).get('train', 0))} |")
     return lines
 
@@ -875,7 +885,8 @@ def write_report(profile, results_dir, runs=None, records=None, name=None):
                   "the models whose parameter count the wide sparse ones match."]
     lines += ptb_table(records, runs)
     lines += text_table(records, runs)
-    lines += ["", "### Bars", ""]
+    if bars:
+        lines += ["", "### Bars", ""]
     for b in bars:
         lines.append(f"- **{b['status']}**: {b['bar']} ({b['detail']})")
     if missing:

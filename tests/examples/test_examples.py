@@ -801,11 +801,11 @@ def test_report_table_and_plots(reproduce, tmp_path):
     assert "12 of 13 runs done" in text
     assert "the first 700 of its 2,323 batches" in text and "6 epochs" in text
     assert ("| set | 0.67 | 1 | 125.00 | 120.00 | 1.042 | 1,000 | 500 | 1,500 | 300 "
-            "| 1.00 | 3 x 700 |") in text
+            "| - | 1.00 | 3 x 700 |") in text
     assert "| dense | 0 | 1 | 120.00 | 115.20 | 1.000 |" in text
     # Zaremba's published figures beside ours, as a ratio to our dense run.
     assert "| Zaremba et al. (2014), dense | 0 | - | 120.7 | 114.5 | 1.006 |" in text
-    assert "| set | 0.9 | 1 | 85.00% | 84.00% | -1.00 | 1,000 | 10 | 30 | 50 | 3 x 313 | 20,000 |" in text
+    assert "| set | 0.9 | 1 | 85.00% | 84.00% | -1.00 | 1,000 | 10 | 30 | 50 | - | 3 x 313 | 20,000 |" in text
     assert "Runs not done yet: ptb_lstm_small_tfmot_0.9." in text
     assert "- **met**: PTB lstm small, sparsity 0.67" in text
     for suffix in ("ppl_per_epoch", "ppl_vs_sparsity"):
@@ -946,13 +946,17 @@ def test_equal_report_sets_the_wide_runs_beside_the_dense_ones(reproduce, tmp_pa
         records[r.name] = record(0.84 + 0.02 * i, sparsity=0.78)
     wide = next(r for r in runs if r.kind == "ptb")
     records[wide.name] = record(ppl=110.0, sparsity=0.77, seconds=[120.0, 300.0])
+    records[wide.name]["run"] = {"threads": 1, "parallel_runs": 2}
     md, bars = reproduce.write_report("equal", tmp_path, runs, records)
     text = md.read_text()
-    assert bars == []
+    assert bars == [] and "### Bars" not in text
     # IMDB dense: 80, 81, 82 (mean 81, std 1); wide SET: 84, 86, 88 (86, std 2).
     assert "| dense | 0 | 3 | - | 81.00 ± 1.00% | +0.00 |" in text
     assert "| set, 512 units, 32x32 blocks | 0.78 | 3 | - | 86.00 ± 2.00% | +5.00 |" in text
     assert f"| {wide.label} | 0.77 | 1 | 110.00 | 110.00 | 0.917 |" in text
+    # The wall time with the threads of each run and the runs at once.
+    assert "| 30 | 60 | 1 x 2 | 1.00 | 2 x 5 |" in text
+    assert "| 30 | 60 | - | 1.00 | 2 x 5 |" in text  # the dense run: not recorded
     assert (tmp_path / "reproduce_equal_ppl_vs_minutes.png").is_file()
     assert reproduce._minutes_per_epoch(records[wide.name]) == [2.0, 5.0]
     dense = json.loads((folder / "ptb_lstm_small_dense.json").read_text())
@@ -974,7 +978,7 @@ def test_cpu_report_merges_seeds_and_shows_zaremba(reproduce, tmp_path):
     assert "13 epochs over the whole training set" in text
     # Two seeds: mean ± half the range; ratios against the dense mean (123).
     assert ("| dense | 0 | 2 | 123.00 ± 1.00 | 118.00 ± 1.00 | 1.000 | 4,000 | 900 "
-            "| 2,700 | 3100 | 1.00 | 2 x 700 |") in text
+            "| 2,700 | 3100 | - | 1.00 | 2 x 700 |") in text
     assert "| rigl | 0.67 | 1 | 125.00 | 120.00 | 1.016 |" in text
     assert "| Zaremba et al. (2014), dense | 0 | - | 120.7 | 114.5 | 0.981 |" in text
     assert "3 of 39 runs done" in text  # 15 PTB (2 in 8 x 8 blocks), 24 text (3 seeds)
