@@ -615,6 +615,30 @@ def test_sparse_dense_outputs_and_gradients_equal_masked_dense(units, features,
     np.testing.assert_allclose(y_b, np.tanh(ref) if activation else ref, atol=ATOL)
 
 
+def test_time_distributed_sparse_dense_on_blocks_equals_masked_dense():
+    """Wrapped in `TimeDistributed` (one call per time step, in XLA), the block
+    path gives the masked-dense outputs, in-mask gradients and training."""
+    x = np.random.default_rng(5).normal(size=(BATCH, SEQ, FEATURES)).astype("float32")
+    y = np.random.default_rng(6).normal(size=(BATCH, SEQ, 24)).astype("float32")
+    results = []
+    for layer in _dense_pair(rows_shape=(BATCH,)):
+        model = keras.Sequential([keras.Input((SEQ, FEATURES)),
+                                  keras.layers.TimeDistributed(layer)])
+        model.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=True)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(x) ** 2)
+        grads = tape.gradient(loss, [layer.kernel, layer.bias])
+        model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0, shuffle=False)
+        results.append((grads, layer.kernel.numpy(), model.predict(x, verbose=0)))
+    (g_d, k_d, p_d), (g_b, k_b, p_b) = results
+    mask = layer.kernel_mask.numpy()
+    np.testing.assert_allclose(g_b[0], g_d[0].numpy() * mask, atol=ATOL, rtol=1e-5)
+    np.testing.assert_allclose(g_b[1], g_d[1], atol=ATOL, rtol=1e-5)
+    np.testing.assert_allclose(k_b, k_d, atol=ATOL, rtol=1e-5)
+    assert np.all(k_b[mask == 0] == 0)
+    np.testing.assert_allclose(p_b, p_d, atol=ATOL, rtol=1e-5)
+
+
 def test_sparse_dense_compute_path_argument_and_config():
     with pytest.raises(ValueError, match=r"compute_path must be one of 'auto', "
                                          r"'masked_dense', 'blocks', got 'fast'"):
