@@ -46,15 +46,14 @@ Profiles:
   (sparsity 0.58; LSTM kernels in 32 x 32 blocks at density 0.46, on the
   block path), RigL (2 seeds) and SET without dropout and with dropout 0.5,
   gradual pruning of the same model once, Zaremba's small schedule. Not 650
-  units: measured here (300 steps of the example, one thread, beside other
-  runs) a 650-unit run took about 5 times the dense small model's time (its
-  13 epochs about 6 hours as the cpu grid runs them) and a 400-unit one about
-  3.5 times (about 4 hours two at a time, 3 alone with two threads); 416 is
-  the width near 400 whose LSTM density falls under the block path's 0.5 for
-  32 x 32 blocks. Text: LSTM 512 and embedding 512 (sparse, 32 x 32 blocks on
+  units: an epoch measured 3.70 times the dense small model's at 650 units and
+  2.63 times at 416 (`benchmarks/width_cost.py`: about 4.4 and 3.1 hours a
+  13-epoch run as the cpu grid runs them, where one run should stay near 3);
+  416 is also a width whose LSTM density falls under the block path's 0.5
+  for 32 x 32 blocks. Text: LSTM 512 and embedding 512 (sparse, 32 x 32 blocks on
   the LSTM) at the dense 128 / 128 classifier's count, SET and RigL, three
-  seeds, IMDB and SST-2. Run it one at a time with two threads
-  (`--parallel 1 --threads 2`) for the 3-hour figure, or two at a time.
+  seeds, IMDB and SST-2. Its runs go two at a time with one thread
+  each, as the cpu grid's (`--parallel 2 --threads 1`: about 3 hours a PTB run).
 * `gpu`: Zaremba's medium LSTM (2 x 650, 39 epochs, dropout 0.5) and
   Zilly et al.'s RHN (`--size zilly`: depth 10 x 830, their PTB schedule,
   dropouts and weight decay, up to 500 epochs), dense and at 0.67 static,

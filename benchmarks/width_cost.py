@@ -88,7 +88,7 @@ def main(argv=None):
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
-        "command": "python benchmarks/width_cost.py " + " ".join(argv or sys.argv[1:]),
+        "command": " ".join(["python benchmarks/width_cost.py", *(argv or sys.argv[1:])]),
         "steps": args.steps, "threads": 1, "baseline": "dense_200",
         "dense_run_seconds": dense_run["wall_seconds"],
         "note": "one run at a time, beside whatever else ran on the machine",
