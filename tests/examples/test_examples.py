@@ -598,6 +598,8 @@ def test_tfmot_baseline_tiny(tmp_path):
     ("examples/tfmot_baseline.py", ["--epochs", "0"], "--epochs must be >= 1"),
     ("benchmarks/reproduce.py", ["--profile", "huge"], "invalid choice"),
     ("benchmarks/width_cost.py", ["--steps", "0"], "--steps must be >= 1, got 0"),
+    ("benchmarks/input_projection.py", ["--units", "0"], "--units must be >= 1, got [0]"),
+    ("benchmarks/input_projection.py", ["--repeats", "0"], "--repeats must be >= 1, got 0"),
     ("benchmarks/width_cost.py", ["--widths", "416", "0"],
      "--widths must be >= 1, got [416, 0]"),
     ("benchmarks/reproduce.py", ["--profile", "quick", "--only", "nope"],
