@@ -856,14 +856,16 @@ def write_report(profile, results_dir, runs=None, records=None, name=None):
         runs = references + list(runs)
     bars = check_bars(records, runs)
     missing = [r.name for r in runs if r.name not in records]
-    total = sum(rec.get("run", {}).get("process_seconds", rec["wall_seconds"])
-                for rec in records.values())
+    # The epochs' time of every run, across its resumes (`process_seconds` is
+    # only the last attempt's process).
+    total = sum(rec["wall_seconds"] for rec in records.values())
     lines = [
         f"# Reproduction benchmark, profile `{name}`", "",
         f"Produced by `python benchmarks/reproduce.py --profile {profile}"
         f"{' --smoke' if name.endswith('_smoke') else ''}` "
         f"on {_machine()}. {len(records)} of {len(runs)} runs done; their "
-        f"processes took {total / 60:.1f} minutes in all.", "",
+        f"training took {total / 60:.1f} minutes in all (their epochs, "
+        f"across resumes).", "",
         *profile_text(profile), "",
         "Perplexity = exp(mean cross-entropy per token); `valid / dense` and "
         "`wall / dense` are ratios to the dense run of the same grid. FLOPs per "

@@ -123,7 +123,8 @@ def parse_args(argv=None):
                    help="use only the first N batches of each training epoch "
                         "(a fixed slice of the data, for short runs)")
     p.add_argument("--time-budget", type=float, default=None,
-                   help="stop training after this many minutes")
+                   help="stop training after this many minutes (the same command "
+                        "started again resumes with a fresh budget)")
     p.add_argument("--learning-rate", type=float, default=None,
                    help="the learning rate for the loss summed over the BPTT "
                         "steps, as Zaremba's and Zilly's (default: the size's); "

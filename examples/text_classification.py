@@ -168,7 +168,8 @@ def parse_args(argv=None):
                    help="validate and test on the first N examples of a seeded "
                         "shuffle of each split (default: all)")
     p.add_argument("--time-budget", type=float, default=None,
-                   help="stop training after this many minutes")
+                   help="stop training after this many minutes (the same command "
+                        "started again resumes with a fresh budget)")
     p.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto",
                    help="XLA for the train step ('auto' is False on a CPU)")
     p.add_argument("--valid-fraction", type=float, default=0.2,

@@ -100,7 +100,8 @@ def run_log(path, callback_base=None):
 
     The callback's `history()` is `{metric: [value per epoch]}` over every
     epoch of the run, `seconds()` the training time of the run so far and
-    `resumed_at` the epoch a resumed `fit` began with (None for a fresh one).
+    `resumed_at` the epoch a resumed `fit` began with (None for a fresh one;
+    the number of epochs logged for a resumed `fit` with no epoch left).
 
     Args:
         path: the JSON file (its folder must exist).

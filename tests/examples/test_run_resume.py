@@ -131,6 +131,10 @@ def test_killed_tfmot_run_resumes_to_the_uninterrupted_weights(tmp_path):
     # repeat epoch 1's pruning and end less sparse.
     assert a["history"]["pruning_sparsity"] == b["history"]["pruning_sparsity"]
     assert a["history"]["pruning_sparsity"][-1] > a["history"]["pruning_sparsity"][0]
+    # Killed after `fit`: tf_keras's backup (delete_checkpoint=False) is of the
+    # last epoch, and the same command trains no epoch again.
+    _assert_same_run(a, _killed_and_resumed("examples/tfmot_baseline.py", args,
+                                            tmp_path / "killed_end", "end"))
 
 
 @pytest.mark.slow

@@ -616,8 +616,9 @@ def test_sparse_dense_outputs_and_gradients_equal_masked_dense(units, features,
 
 
 def test_time_distributed_sparse_dense_on_blocks_equals_masked_dense():
-    """Wrapped in `TimeDistributed` (one call per time step, in XLA), the block
-    path gives the masked-dense outputs, in-mask gradients and training."""
+    """Wrapped in `TimeDistributed` (one call per time step), the block path
+    gives the masked-dense outputs and in-mask gradients (eager), and the same
+    training and predictions in XLA."""
     x = np.random.default_rng(5).normal(size=(BATCH, SEQ, FEATURES)).astype("float32")
     y = np.random.default_rng(6).normal(size=(BATCH, SEQ, 24)).astype("float32")
     results = []
