@@ -250,6 +250,43 @@ def test_epoch_backup_kept_after_fit_resumes_a_fit_with_no_epoch_left(tmp_path):
     assert (tmp_path / "b" / "training_metadata.json").is_file()
 
 
+def test_epoch_backup_kept_after_fit_restores_snt_asgd_averages(tmp_path):
+    """SNT-ASGD writes its averages into the model at the end of `fit`; a run
+    killed after that restores the last epoch's raw weights and averages, and
+    its `fit` with no epoch left writes the same averaged weights again."""
+    from keras_sparse_rnn.optimizers import SNTASGD
+
+    def averaged_model(seed=0):
+        keras.utils.set_random_seed(seed)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        model.compile(SNTASGD(0.1), "mse")
+        return model
+
+    class SwitchAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                self.model.optimizer.switch_to_averaging()
+
+    whole = averaged_model()
+    whole.fit(X, Y, batch_size=4, epochs=3, verbose=0, shuffle=False,
+              callbacks=[SwitchAfterFirstEpoch(), training.epoch_backup(
+                  tmp_path / "b", delete_checkpoint=False)])
+    assert whole.optimizer.has_average_weights
+    resumed = averaged_model(seed=5)
+    history = resumed.fit(X, Y, batch_size=4, epochs=3, verbose=0, shuffle=False,
+                          callbacks=[training.epoch_backup(tmp_path / "b",
+                                                           delete_checkpoint=False)])
+    assert history.history == {}
+    for w, v in zip(whole.weights, resumed.weights, strict=True):
+        np.testing.assert_array_equal(w.numpy(), v.numpy())
+    # The averages differ from the last step's weights: they were written.
+    raw = averaged_model(seed=5)
+    raw.fit(X, Y, batch_size=4, epochs=1, verbose=0)  # builds the optimizer
+    raw.load_weights(str(tmp_path / "b" / "epoch-3.weights.h5"))
+    assert any(np.any(w.numpy() != v.numpy())
+               for w, v in zip(whole.weights, raw.weights))
+
+
 def test_epoch_backup_checks_its_arguments():
     with pytest.raises(ValueError, match="backup_dir must be a non-empty str"):
         training.epoch_backup("")
