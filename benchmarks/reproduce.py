@@ -628,9 +628,11 @@ def _mean(records, key):
     return sum(float(r[key]) for r in records) / len(records)
 
 
-def ptb_table(records, runs):
+def ptb_table(records, runs, at_dense_time=False):
     """Markdown table lines of the PTB runs, one table per model; a grid point
-    that ran with several seeds is one row: mean ± half the range."""
+    that ran with several seeds is one row: mean ± half the range.
+    `at_dense_time`: a column of the validation perplexity each run had by the
+    dense runs' training time (`_valid_by_minutes`)."""
     lines = []
     for group in dict.fromkeys(r.group for r in runs if r.kind == "ptb"):
         rows = [(r, recs) for r, recs in _seed_groups(records, runs, "ptb")
@@ -641,19 +643,23 @@ def ptb_table(records, runs):
                  if r.group == group and r.method == "dense"]
         dense_valid = _mean(dense, "valid_perplexity") if dense else None
         dense_wall = _mean(dense, "wall_seconds") if dense else None
+        # The longest dense run's training time: by then every dense run ended.
+        budget = (max(_minutes_per_epoch(rec)[-1] for rec in dense)
+                  if at_dense_time and dense else None)
+        extra = (f" | valid ppl by {budget:.0f} min" if budget is not None else "")
         lines += [
             "", f"### Penn Treebank, {group}", "",
-            "| method | sparsity | seeds | valid ppl | test ppl | valid / dense "
-            "| active params | inference FLOPs/token | training FLOPs/token "
+            "| method | sparsity | seeds | valid ppl | test ppl | valid / dense"
+            f"{extra} | active params | inference FLOPs/token | training FLOPs/token "
             "| wall per run (s) | threads x runs at once | wall / dense "
             "| epochs x steps |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "|---|---:|---:|---:|---:|---:" + "|---:" * (bool(extra) + 7) + "|",
         ]
         if group in PUBLISHED:
             source, v, t = PUBLISHED[group]
             ratio = f"{v / dense_valid:.3f}" if dense_valid else "-"
             lines.append(f"| {source}, dense | 0 | - | {v:.1f} | {t:.1f} | {ratio} "
-                         "| | | | | | | |")
+                         + "| " * (bool(extra) + 7) + "|")
         for run, recs in rows:
             valid = [float(r["valid_perplexity"]) for r in recs]
             ratio = (f"{sum(valid) / len(valid) / dense_valid:.3f}" if dense else "-")
@@ -664,7 +670,9 @@ def ptb_table(records, runs):
                 f"| {run.label} | {_sparsity_of(run, rec):.3g} | {len(recs)} | "
                 f"{_mean_spread(valid)} | "
                 f"{_mean_spread([float(r['test_perplexity']) for r in recs])} | "
-                f"{ratio} | {_int(rec['active_params'])} | "
+                f"{ratio} | "
+                + (f"{_valid_by_minutes(recs, budget)} | " if extra else "")
+                + f"{_int(rec['active_params'])} | "
                 f"{_int(rec['forward_flops_per_token'])} | "
                 f"{_int(rec.get('mean_training_flops_per_token', rec['training_flops_per_token']))} | "
                 f"{wall:.0f} | {_threads_and_runs(recs)} | {wall_ratio} | {_slice(rec)} |")
@@ -677,6 +685,19 @@ def _threads_and_runs(records):
     setups = dict.fromkeys((r.get("run", {}).get("threads"),
                             r.get("run", {}).get("parallel_runs")) for r in records)
     return ", ".join("-" if t is None else f"{t} x {p}" for t, p in setups)
+
+
+def _valid_by_minutes(records, minutes):
+    """The validation perplexity of the last epoch each run (seed) had ended
+    by `minutes` of training, mean ± half the range; "-" when a seed had
+    ended none by then."""
+    values = []
+    for rec in records:
+        ended = [e for e, m in enumerate(_minutes_per_epoch(rec)) if m <= minutes + 1e-9]
+        if not ended:
+            return "-"
+        values.append(float(rec["history"]["val_perplexity"][ended[-1]]))
+    return _mean_spread(values)
 
 
 def _sparsity_of(run, record):
@@ -883,8 +904,12 @@ def write_report(profile, results_dir, runs=None, records=None, name=None):
     ]
     if profile == "equal":
         lines += ["", "The dense rows are the cpu profile's runs (`reproduce_cpu/`): "
-                  "the models whose parameter count the wide sparse ones match."]
-    lines += ptb_table(records, runs)
+                  "the models whose parameter count the wide sparse ones match. "
+                  "`valid ppl by N min`: the validation perplexity of the last "
+                  "epoch each run had ended within N minutes of training, the "
+                  "longest dense run's time: which model is better on the dense "
+                  "model's time budget (\"-\": no epoch ended by then)."]
+    lines += ptb_table(records, runs, at_dense_time=profile == "equal")
     lines += text_table(records, runs)
     if bars:
         lines += ["", "### Bars", ""]

@@ -950,7 +950,7 @@ def test_equal_report_sets_the_wide_runs_beside_the_dense_ones(reproduce, tmp_pa
     for i, r in enumerate(r for r in runs if r.group == "imdb" and r.method == "set"):
         records[r.name] = record(0.84 + 0.02 * i, sparsity=0.78)
     wide = next(r for r in runs if r.kind == "ptb")
-    records[wide.name] = record(ppl=110.0, sparsity=0.77, seconds=[120.0, 300.0])
+    records[wide.name] = record(ppl=110.0, sparsity=0.77, seconds=[30.0, 300.0])
     records[wide.name]["run"] = {"threads": 1, "parallel_runs": 2}
     md, bars = reproduce.write_report("equal", tmp_path, runs, records)
     text = md.read_text()
@@ -958,12 +958,16 @@ def test_equal_report_sets_the_wide_runs_beside_the_dense_ones(reproduce, tmp_pa
     # IMDB dense: 80, 81, 82 (mean 81, std 1); wide SET: 84, 86, 88 (86, std 2).
     assert "| dense | 0 | 3 | - | 81.00 ± 1.00% | +0.00 |" in text
     assert "| set, 512 units, 32x32 blocks | 0.78 | 3 | - | 86.00 ± 2.00% | +5.00 |" in text
-    assert f"| {wide.label} | 0.77 | 1 | 110.00 | 110.00 | 0.917 |" in text
+    # By the dense runs' 1 minute the wide one had ended its first epoch only.
+    assert "| valid / dense | valid ppl by 1 min |" in text
+    assert f"| {wide.label} | 0.77 | 1 | 110.00 | 110.00 | 0.917 | 220.00 |" in text
+    assert "| dense | 0 | 2 | 120.00 ± 0.00 | 120.00 ± 0.00 | 1.000 | 120.00 ± 0.00 |" in text
     # The wall time with the threads of each run and the runs at once.
     assert "| 30 | 60 | 1 x 2 | 1.00 | 2 x 5 |" in text
     assert "| 30 | 60 | - | 1.00 | 2 x 5 |" in text  # the dense run: not recorded
     assert (tmp_path / "reproduce_equal_ppl_vs_minutes.png").is_file()
-    assert reproduce._minutes_per_epoch(records[wide.name]) == [2.0, 5.0]
+    assert reproduce._minutes_per_epoch(records[wide.name]) == [0.5, 5.0]
+    assert reproduce._valid_by_minutes([records[wide.name]], 0.4) == "-"
     dense = json.loads((folder / "ptb_lstm_small_dense.json").read_text())
     assert reproduce._minutes_per_epoch(dense) == [0.5, 1.0]  # 60 s over 2 epochs
 
