@@ -646,20 +646,21 @@ def ptb_table(records, runs, at_dense_time=False):
         # The longest dense run's training time: by then every dense run ended.
         budget = (max(_minutes_per_epoch(rec)[-1] for rec in dense)
                   if at_dense_time and dense else None)
-        extra = (f" | valid ppl by {budget:.0f} min" if budget is not None else "")
+        extra = "" if budget is None else f" | valid ppl by {budget:.0f} min"
+        empty_cells = 7 if budget is None else 8  # after `valid / dense`
         lines += [
             "", f"### Penn Treebank, {group}", "",
             "| method | sparsity | seeds | valid ppl | test ppl | valid / dense"
             f"{extra} | active params | inference FLOPs/token | training FLOPs/token "
             "| wall per run (s) | threads x runs at once | wall / dense "
             "| epochs x steps |",
-            "|---|---:|---:|---:|---:|---:" + "|---:" * (bool(extra) + 7) + "|",
+            "|---|---:|---:|---:|---:|---:" + "|---:" * empty_cells + "|",
         ]
         if group in PUBLISHED:
             source, v, t = PUBLISHED[group]
             ratio = f"{v / dense_valid:.3f}" if dense_valid else "-"
             lines.append(f"| {source}, dense | 0 | - | {v:.1f} | {t:.1f} | {ratio} "
-                         + "| " * (bool(extra) + 7) + "|")
+                         + "| " * empty_cells + "|")
         for run, recs in rows:
             valid = [float(r["valid_perplexity"]) for r in recs]
             ratio = (f"{sum(valid) / len(valid) / dense_valid:.3f}" if dense else "-")
@@ -671,7 +672,7 @@ def ptb_table(records, runs, at_dense_time=False):
                 f"{_mean_spread(valid)} | "
                 f"{_mean_spread([float(r['test_perplexity']) for r in recs])} | "
                 f"{ratio} | "
-                + (f"{_valid_by_minutes(recs, budget)} | " if extra else "")
+                + ("" if budget is None else f"{_valid_by_minutes(recs, budget)} | ")
                 + f"{_int(rec['active_params'])} | "
                 f"{_int(rec['forward_flops_per_token'])} | "
                 f"{_int(rec.get('mean_training_flops_per_token', rec['training_flops_per_token']))} | "
