@@ -252,7 +252,8 @@ def test_compiled_loss():
                                expected)
 
 
-def test_backup_and_restore_hooks_are_keras_own(tmp_path):
+@pytest.mark.parametrize("delete_checkpoint", [True, False])
+def test_backup_and_restore_hooks_are_keras_own(tmp_path, delete_checkpoint):
     # The hooks the atomic backup overrides and the attributes it reads: a
     # Keras that renames them must fail here, not resume from nothing.
     import keras
@@ -263,7 +264,8 @@ def test_backup_and_restore_hooks_are_keras_own(tmp_path):
         assert callable(getattr(keras.callbacks.BackupAndRestore, hook))
     written = {}
     backup = atomic_backup_and_restore(str(tmp_path / "b"),
-                                       lambda path, value: written.update(value))
+                                       lambda path, value: written.update(value),
+                                       delete_checkpoint)
     assert isinstance(backup, keras.callbacks.BackupAndRestore)
     assert backup._training_metadata_path.startswith(str(tmp_path / "b"))
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
@@ -273,3 +275,6 @@ def test_backup_and_restore_hooks_are_keras_own(tmp_path):
     # After 2 epochs: 2 completed, the epoch a resumed fit starts from.
     assert written == {"epoch": 2, "batch": 0, "weights": "epoch-2.weights.h5"}
     assert hasattr(model, "_initial_epoch")
+    # Keras's own argument decides whether the backup outlives the fit.
+    kept = sorted(p.name for p in (tmp_path / "b").glob("*.weights.h5"))
+    assert kept == ([] if delete_checkpoint else ["epoch-2.weights.h5"])
