@@ -600,6 +600,8 @@ def test_tfmot_baseline_tiny(tmp_path):
     ("benchmarks/width_cost.py", ["--steps", "0"], "--steps must be >= 1, got 0"),
     ("benchmarks/input_projection.py", ["--units", "0"], "--units must be >= 1, got [0]"),
     ("benchmarks/input_projection.py", ["--repeats", "0"], "--repeats must be >= 1, got 0"),
+    ("benchmarks/dropout_cost.py", ["--steps", "0"], "--steps must be >= 1, got 0"),
+    ("benchmarks/dropout_cost.py", ["--rounds", "0"], "--rounds must be >= 1, got 0"),
     ("benchmarks/width_cost.py", ["--widths", "416", "0"],
      "--widths must be >= 1, got [416, 0]"),
     ("benchmarks/reproduce.py", ["--profile", "quick", "--only", "nope"],
