@@ -1,7 +1,7 @@
 """What dropout costs in an XLA-compiled training step on the CPU.
 
 The `equal` profile's PTB runs with dropout 0.5 (three `keras.layers.Dropout`
-layers on 20 x 20 x 416 activations) took 1,054 s an epoch against about 600 s
+layers on 20 x 20 x 416 activations) ran their epochs far slower than those
 without. This script measures where that goes: one thread, `jit_compile=True`,
 the process's CPU time per `train_on_batch` step (CPU time, not wall time,
 because the machine is shared), the fastest of `--rounds` rounds of `--steps`
