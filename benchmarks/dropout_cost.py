@@ -5,17 +5,19 @@ layers on 20 x 20 x 416 activations) ran their epochs far slower than those
 without. This script measures where that goes: one thread, `jit_compile=True`,
 the process's CPU time per `train_on_batch` step (CPU time, not wall time,
 because the machine is shared), the fastest of `--rounds` rounds of `--steps`
-steps, for two models:
+steps, for three models:
 
 * `softmax`: 20 x 20 inputs of width 416 -> dropout -> `Dense(10000)`;
 * `lm`: the equal profile's wide language model (sparse embedding, 2 x
   `SparseLSTM(416)` in 32 x 32 blocks, sparse softmax, sparsity 0.58), with a
   dropout before each LSTM and before the softmax, as the PTB example places it;
+* `cell_masks`: the same language model with the cells' own `dropout=0.5` and
+  `recurrent_dropout=0.5` instead (variant `cells`; masks drawn once a
+  sequence, as Keras's but with Philox named), against none;
 
-and for each: no dropout (the baseline), `keras.layers.Dropout(0.5)`, and the
-same stateless dropout with its random algorithm named
-(`tf.nn.experimental.stateless_dropout(..., rng_alg="philox" / "threefry")`,
-the seed drawn from a `keras.random.SeedGenerator` as Keras draws it).
+and for the first two: no dropout (the baseline), `keras.layers.Dropout(0.5)`,
+and `keras_sparse_rnn.StatelessDropout(0.5)`, the same stateless dropout with
+its random algorithm named (`rng_alg="philox"`).
 
 Keras calls `stateless_dropout` without `rng_alg` (auto-select). In the HLO
 that XLA dumps for that step (`XLA_FLAGS=--xla_dump_to=DIR`), the scalar ops
@@ -36,29 +38,20 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VOCAB, UNITS, BATCH, STEPS = 10_000, 416, 20, 20
-VARIANTS = ("none", "keras", "philox", "threefry")
+# The variants measured per model; "cells": the cells' own dropout.
+VARIANTS = {"softmax": ("none", "keras", "stateless"),
+            "lm": ("none", "keras", "stateless"),
+            "cell_masks": ("none", "cells")}
 
 
 def dropout_layer(variant, seed):
     import keras
-    import tensorflow as tf
+
+    import keras_sparse_rnn as ksr
 
     if variant == "keras":
         return keras.layers.Dropout(0.5, seed=seed)
-
-    class NamedAlgorithmDropout(keras.layers.Layer):
-        def __init__(self):
-            super().__init__()
-            self.seed_generator = keras.random.SeedGenerator(seed)
-
-        def call(self, x, training=False):
-            if not training:
-                return x
-            draw = tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1)
-            return tf.nn.experimental.stateless_dropout(
-                x, 0.5, tf.cast(draw, "int32"), rng_alg=variant)
-
-    return NamedAlgorithmDropout()
+    return ksr.StatelessDropout(0.5, seed=seed)
 
 
 def build(model_name, variant):
@@ -67,16 +60,22 @@ def build(model_name, variant):
     import keras_sparse_rnn as ksr
 
     def drop(x, seed):
-        return x if variant == "none" else dropout_layer(variant, seed)(x)
+        if variant == "none" or model_name == "cell_masks":
+            return x
+        return dropout_layer(variant, seed)(x)
 
     if model_name == "softmax":
         inputs = keras.Input((STEPS, UNITS), batch_size=BATCH)
         logits = keras.layers.Dense(VOCAB)(drop(inputs, 1))
     else:
+        # cell_masks: the cells' own dropout masks (one draw a
+        # sequence) on the input and the state in place of dropout layers.
+        cell_dropout = 0.5 if model_name == "cell_masks" and variant != "none" else 0.0
         inputs = keras.Input((STEPS,), batch_size=BATCH, dtype="int32")
         x = ksr.SparseEmbedding(VOCAB, UNITS, sparsity=0.58)(inputs)
         for i in range(2):
             x = ksr.SparseLSTM(UNITS, sparsity=0.58, block=(32, 32),
+                               dropout=cell_dropout, recurrent_dropout=cell_dropout,
                                return_sequences=True, stateful=True)(drop(x, i))
         logits = ksr.SparseDense(VOCAB, sparsity=0.58)(drop(x, 99))
     model = keras.Model(inputs, logits)
@@ -119,15 +118,16 @@ def main(argv=None):
     inputs = {"softmax": rng.normal(size=(BATCH, STEPS, UNITS)).astype("float32"),
               "lm": rng.integers(0, VOCAB, (BATCH, STEPS)).astype("int32")}
     results = []
-    for model_name in ("softmax", "lm"):
-        for variant in VARIANTS:
+    inputs["cell_masks"] = inputs["lm"]
+    for model_name, variants in VARIANTS.items():
+        for variant in variants:
             model = build(model_name, variant)
             best, rounds = cpu_ms_per_step(model, inputs[model_name], targets,
                                            args.steps, args.rounds)
             results.append({"model": model_name, "dropout": variant,
                             "cpu_ms_per_step": best, "rounds_ms": rounds})
-        base = results[-len(VARIANTS)]["cpu_ms_per_step"]
-        for r in results[-len(VARIANTS):]:
+        base = results[-len(variants)]["cpu_ms_per_step"]
+        for r in results[-len(variants):]:
             r["ratio_to_none"] = r["cpu_ms_per_step"] / base
             print(f"{model_name:8s} dropout {r['dropout']:9s} {r['cpu_ms_per_step']:7.1f} "
                   f"CPU ms/step = {r['ratio_to_none']:.2f} x none")
@@ -137,7 +137,6 @@ def main(argv=None):
         "command": " ".join(["python benchmarks/dropout_cost.py", *(argv or sys.argv[1:])]),
         "threads": 1, "jit_compile": True, "baseline": "none (no dropout), per model",
         "tensorflow": tf.__version__, "measure": "process CPU time per step, fastest round",
-        "note": "beside the equal grid's two training runs",
         "results": results}, indent=1))
     print(f"wrote {out}")
 

@@ -14,6 +14,7 @@ import inspect
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_sparse_rnn import SparseGRU, SparseGRUCell, SparseLSTM, SparseLSTMCell
 from keras_sparse_rnn.layers import SparseRHN, SparseRHNCell
@@ -183,11 +184,14 @@ def test_bad_use_cudnn_is_refused_like_keras(kind):
         sparse_cls(3, use_cudnn="maybe")
 
 
+@pytest.mark.parametrize("jit_compile", [False, True])
 @pytest.mark.parametrize("kind", sorted(PAIRS))
-def test_same_global_seed_same_weights_and_dropout_as_keras(kind):
+def test_same_global_seed_same_weights_and_dropout_as_keras(kind, jit_compile):
     # Building the layer draws the same random numbers as Keras's: with the
     # same `keras.utils.set_random_seed`, sparsity 0 gives Keras's weights
-    # and dropout masks, without copying anything.
+    # and dropout masks, without copying anything. The cells name Philox for
+    # their masks, Keras auto-selects it on the CPU: the same bits, eager or
+    # compiled by XLA.
     dense_cls, sparse_cls = PAIRS[kind]
     args = dict(dropout=0.4, recurrent_dropout=0.3, return_sequences=True)
     x = np.random.default_rng(0).normal(size=(3, 4, 5)).astype("float32")
@@ -200,8 +204,11 @@ def test_same_global_seed_same_weights_and_dropout_as_keras(kind):
     for a, b in zip(dense.weights, [v for v in sparse.weights
                                     if not v.name.endswith("_mask")]):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    out = dense(x, training=True)
-    np.testing.assert_allclose(sparse(x, training=True), out, atol=1e-6)
+    def train_call(layer):
+        return tf.function(lambda v: layer(v, training=True), jit_compile=jit_compile)(x)
+
+    out = train_call(dense)
+    np.testing.assert_allclose(train_call(sparse), out, atol=1e-6)
     assert not np.allclose(out, dense(x), atol=1e-3)  # dropout was on
 
 
