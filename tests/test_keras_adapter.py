@@ -197,6 +197,9 @@ def test_dropout_rnn_cell_is_keras_own():
     for method in ("get_dropout_mask", "get_recurrent_dropout_mask",
                    "reset_dropout_mask", "reset_recurrent_dropout_mask"):
         assert callable(getattr(rnn.DropoutRNNCell, method))
+    # The hook the sparse cells override to draw their masks with Philox.
+    assert list(inspect.signature(rnn.DropoutRNNCell._create_dropout_mask).parameters) == [
+        "self", "step_input", "dropout_rate"]
 
 
 def test_may_use_cudnn():
