@@ -12,12 +12,14 @@ steps, for three models:
   `SparseLSTM(416)` in 32 x 32 blocks, sparse softmax, sparsity 0.58), with a
   dropout before each LSTM and before the softmax, as the PTB example places it;
 * `cell_masks`: the same language model with the cells' own `dropout=0.5` and
-  `recurrent_dropout=0.5` instead (variant `cells`; masks drawn once a
-  sequence, as Keras's but with Philox named), against none;
+  `recurrent_dropout=0.5` instead (masks drawn once a sequence): as this
+  library draws them, with Philox named (`cells`), and with Keras's own mask
+  hook (`cells_keras`);
 
 and for the first two: no dropout (the baseline), `keras.layers.Dropout(0.5)`,
-and `keras_sparse_rnn.StatelessDropout(0.5)`, the same stateless dropout with
-its random algorithm named (`rng_alg="philox"`).
+and `keras_sparse_rnn.PhiloxDropout(0.5)`, the same stateless dropout with
+its random algorithm named (`rng_alg="philox"`). (`lm` and `cell_masks`
+share their baseline model; each measures its own in the same run.)
 
 Keras calls `stateless_dropout` without `rng_alg` (auto-select). In the HLO
 that XLA dumps for that step (`XLA_FLAGS=--xla_dump_to=DIR`), the scalar ops
@@ -38,10 +40,12 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VOCAB, UNITS, BATCH, STEPS = 10_000, 416, 20, 20
-# The variants measured per model; "cells": the cells' own dropout.
-VARIANTS = {"softmax": ("none", "keras", "stateless"),
-            "lm": ("none", "keras", "stateless"),
-            "cell_masks": ("none", "cells")}
+# The variants measured per model. "cells": the cells' own dropout, as this
+# library draws its masks (Philox named); "cells_keras": the same with Keras's
+# own mask hook (the algorithm auto-selected).
+VARIANTS = {"softmax": ("none", "keras", "philox"),
+            "lm": ("none", "keras", "philox"),
+            "cell_masks": ("none", "cells", "cells_keras")}
 
 
 def dropout_layer(variant, seed):
@@ -49,13 +53,15 @@ def dropout_layer(variant, seed):
 
     import keras_sparse_rnn as ksr
 
-    if variant == "keras":
-        return keras.layers.Dropout(0.5, seed=seed)
-    return ksr.StatelessDropout(0.5, seed=seed)
+    layers = {"keras": keras.layers.Dropout, "philox": ksr.PhiloxDropout}
+    return layers[variant](0.5, seed=seed)
 
 
 def build(model_name, variant):
+    import types
+
     import keras
+    from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
     import keras_sparse_rnn as ksr
 
@@ -68,15 +74,19 @@ def build(model_name, variant):
         inputs = keras.Input((STEPS, UNITS), batch_size=BATCH)
         logits = keras.layers.Dense(VOCAB)(drop(inputs, 1))
     else:
-        # cell_masks: the cells' own dropout masks (one draw a
-        # sequence) on the input and the state in place of dropout layers.
-        cell_dropout = 0.5 if model_name == "cell_masks" and variant != "none" else 0.0
+        # cell_masks: the cells' own dropout on the input and the state (one
+        # mask a sequence) in place of dropout layers.
+        cell_dropout = 0.0 if variant == "none" or model_name != "cell_masks" else 0.5
         inputs = keras.Input((STEPS,), batch_size=BATCH, dtype="int32")
         x = ksr.SparseEmbedding(VOCAB, UNITS, sparsity=0.58)(inputs)
         for i in range(2):
-            x = ksr.SparseLSTM(UNITS, sparsity=0.58, block=(32, 32),
-                               dropout=cell_dropout, recurrent_dropout=cell_dropout,
-                               return_sequences=True, stateful=True)(drop(x, i))
+            lstm = ksr.SparseLSTM(UNITS, sparsity=0.58, block=(32, 32),
+                                  dropout=cell_dropout, recurrent_dropout=cell_dropout,
+                                  return_sequences=True, stateful=True)
+            if variant == "cells_keras":
+                object.__setattr__(lstm.cell, "_create_dropout_mask", types.MethodType(
+                    DropoutRNNCell._create_dropout_mask, lstm.cell))
+            x = lstm(drop(x, i))
         logits = ksr.SparseDense(VOCAB, sparsity=0.58)(drop(x, 99))
     model = keras.Model(inputs, logits)
     model.compile(keras.optimizers.SGD(1.0, clipnorm=5.0),
@@ -118,6 +128,7 @@ def main(argv=None):
     inputs = {"softmax": rng.normal(size=(BATCH, STEPS, UNITS)).astype("float32"),
               "lm": rng.integers(0, VOCAB, (BATCH, STEPS)).astype("int32")}
     results = []
+    load_before = os.getloadavg()[0]  # other work on the machine, if any
     inputs["cell_masks"] = inputs["lm"]
     for model_name, variants in VARIANTS.items():
         for variant in variants:
@@ -137,6 +148,8 @@ def main(argv=None):
         "command": " ".join(["python benchmarks/dropout_cost.py", *(argv or sys.argv[1:])]),
         "threads": 1, "jit_compile": True, "baseline": "none (no dropout), per model",
         "tensorflow": tf.__version__, "measure": "process CPU time per step, fastest round",
+        # Other work on the machine (the cores are 2): the rounds' spread shows its effect.
+        "load_average_1min_before_after": [load_before, os.getloadavg()[0]],
         "results": results}, indent=1))
     print(f"wrote {out}")
 

@@ -829,7 +829,9 @@ def profile_text(profile):
             "computed from the active blocks where the automatic choice takes them "
             "(the summary's compute column); Zaremba's small schedule (13 epochs, SGD lr 1 halved after "
             "epoch 4, clip 5), uniform init 0.1 x sqrt(200 / units), without dropout "
-            "and with dropout 0.5 on the non-recurrent connections. Gradual pruning "
+            "and with dropout 0.5 on the non-recurrent connections "
+            "(`ksr.PhiloxDropout`: Keras's Dropout doubles the XLA step on the CPU, "
+            "`benchmarks/dropout_cost.py`). Gradual pruning "
             "trains the same wide model dense first and prunes it to the same count "
             "(uniform, unstructured, dropout 0.5); its training FLOPs are the mean "
             "over the run.",

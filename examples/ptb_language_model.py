@@ -240,7 +240,7 @@ def build_model(args, config, vocab_size):
     def sequence_dropout(key, noise_shape, seed):
         # One draw per sequence (and feature) for all its time steps, or one
         # per token for all its features: Gal's variational dropout.
-        return ksr.StatelessDropout(config[key], noise_shape=noise_shape,
+        return ksr.PhiloxDropout(config[key], noise_shape=noise_shape,
                                     seed=args.seed + seed, name=key)
 
     inputs = keras.Input((config["bptt"],), batch_size=config["batch"], dtype="int32")
@@ -252,8 +252,8 @@ def build_model(args, config, vocab_size):
     for i in range(config["layers"]):
         if config["dropout"]:
             # Not keras.layers.Dropout: under XLA on the CPU it doubles the
-            # training step (see StatelessDropout).
-            x = ksr.StatelessDropout(config["dropout"], seed=args.seed + i)(x)
+            # training step (see PhiloxDropout).
+            x = ksr.PhiloxDropout(config["dropout"], seed=args.seed + i)(x)
         blocks = {} if args.block is None else dict(block=(args.block, args.block))
         common = dict(sparsity=sparse, mask_seed=args.seed + 1 + i,
                       compute_path=args.compute_path, **blocks,
@@ -271,7 +271,7 @@ def build_model(args, config, vocab_size):
                                   seed=args.seed + 98, **common)
         x = layer(x)
     if config["dropout"]:
-        x = ksr.StatelessDropout(config["dropout"], seed=args.seed + 99)(x)
+        x = ksr.PhiloxDropout(config["dropout"], seed=args.seed + 99)(x)
     if config.get("output_dropout"):
         x = sequence_dropout("output_dropout", (None, 1, config["units"]), 96)(x)
     logits = ksr.SparseDense(vocab_size, sparsity=sparse, kernel_initializer=init(99),

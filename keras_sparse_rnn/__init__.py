@@ -16,7 +16,7 @@ from keras_sparse_rnn.layers import (
     SparseRHN,
     SparseMatrix,
     SparseRHNCell,
-    StatelessDropout,
+    PhiloxDropout,
     sparse_matrices,
 )
 from keras_sparse_rnn.model_utils import sparse_weight_info, sparse_weights

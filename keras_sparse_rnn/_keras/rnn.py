@@ -2,7 +2,9 @@
 
 `keras.layers.LSTMCell` and `GRUCell` get their dropout masks from
 `DropoutRNNCell`, which Keras does not export; `SparseRHNCell` uses it too,
-so that `keras.layers.RNN` treats its masks the same way. `cudnn_ok` is
+so that `keras.layers.RNN` treats its masks the same way. The sparse cells
+override its `_create_dropout_mask` (`layers/recurrent.py`) to name Philox;
+`tests/test_keras_adapter.py` pins that hook's signature. `cudnn_ok` is
 the test `keras.layers.LSTM` and `GRU` run to decide whether they may use
 cuDNN (and so cannot be XLA-compiled).
 """

@@ -9,7 +9,7 @@ from keras_sparse_rnn.layers.sparse_gru import SparseGRU
 from keras_sparse_rnn.layers.sparse_gru_cell import SparseGRUCell
 from keras_sparse_rnn.layers.sparse_rhn import SparseRHN
 from keras_sparse_rnn.layers.sparse_rhn_cell import SparseRHNCell
-from keras_sparse_rnn.layers.stateless_dropout import StatelessDropout
+from keras_sparse_rnn.layers.philox_dropout import PhiloxDropout
 
 
 # The record's name before `SparseMatrix`: works for one release, and warns.

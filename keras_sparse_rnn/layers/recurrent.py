@@ -17,7 +17,7 @@ import tensorflow as tf
 from keras_sparse_rnn._keras import rnn as keras_rnn
 from keras_sparse_rnn.layers import block_path
 from keras_sparse_rnn.layers.base import SparseLayerMixin, set_layer_weights
-from keras_sparse_rnn.layers.stateless_dropout import philox_dropout
+from keras_sparse_rnn.layers.philox_dropout import philox_dropout
 from keras_sparse_rnn.validation import check_bool, check_fraction
 
 #: `compute_path="auto"` takes the block path for a matrix of b x b blocks of
@@ -138,9 +138,9 @@ class SparseCellMixin(block_path.BlockPathMixin, SparseLayerMixin):
         super().reset_dropout_mask()
 
     def _create_dropout_mask(self, step_input, dropout_rate):
-        # Keras's masks (the same bits on the CPU), with Philox named: its
-        # auto-selected algorithm makes XLA recompute the seed scramble for
-        # every element (see StatelessDropout).
+        # Keras's masks (the same bits on the CPU), with Philox named: with
+        # the algorithm auto-selected, XLA recomputes the seed scramble for
+        # every element (see PhiloxDropout).
         count = getattr(self, "dropout_mask_count", None)
         ones = tf.ones_like(step_input)
         masks = [philox_dropout(ones, dropout_rate, self.seed_generator)

@@ -136,16 +136,16 @@ def test_ptb_wide_sparse_at_the_dense_models_parameter_count(ptb_lm, tmp_path):
     assert [m["shape"] for m in summary["matrices"]][:2] == [[10000, 48], [48, 192]]
 
 
-def test_ptb_dropout_is_stateless_before_each_layer_and_the_softmax(ptb_lm):
+def test_ptb_dropout_is_philox_before_each_layer_and_the_softmax(ptb_lm):
     # Not keras.layers.Dropout, which doubles an XLA-compiled CPU step.
     import keras_sparse_rnn as ksr
 
     args = ptb_lm.parse_args(["--size", "tiny", "--method", "dense", "--dropout", "0.3"])
     model = ptb_lm.build_model(args, ptb_lm.size_config(args), 50)
     kinds = [type(layer).__name__ for layer in model.layers[1:]]
-    assert kinds == ["SparseEmbedding", "StatelessDropout", "SparseLSTM", "StatelessDropout",
-                     "SparseLSTM", "StatelessDropout", "SparseDense"]
-    assert {layer.rate for layer in model.layers if isinstance(layer, ksr.StatelessDropout)} == {0.3}
+    assert kinds == ["SparseEmbedding", "PhiloxDropout", "SparseLSTM", "PhiloxDropout",
+                     "SparseLSTM", "PhiloxDropout", "SparseDense"]
+    assert {layer.rate for layer in model.layers if isinstance(layer, ksr.PhiloxDropout)} == {0.3}
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -265,7 +265,7 @@ def test_ptb_rhn_is_zillys_setting(ptb_lm):
     assert (cell.units, cell.depth, cell.coupled, cell.transform_bias) == (830, 10, True, -2.0)
     assert (cell.dropout, cell.recurrent_dropout) == (0.75, 0.25)
     words, output = model.get_layer("word_dropout"), model.get_layer("output_dropout")
-    assert type(words) is type(output) is ksr.StatelessDropout
+    assert type(words) is type(output) is ksr.PhiloxDropout
     assert (words.rate, words.noise_shape) == (0.25, (None, None, 1))
     assert (output.rate, output.noise_shape) == (0.75, (None, 1, 830))
     assert [layer.name for layer in model.layers[1:]] == [
