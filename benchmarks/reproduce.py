@@ -834,7 +834,8 @@ def profile_text(profile):
             "`benchmarks/dropout_cost.py`). Gradual pruning "
             "trains the same wide model dense first and prunes it to the same count "
             "(uniform, unstructured, dropout 0.5); its training FLOPs are the mean "
-            "over the run.",
+            "over the run. Where a run has two seeds the table gives mean ± half "
+            "the range.",
             f"- Text classification at the dense classifier's parameter count: LSTM "
             f"{t['units']}, embedding {t['embedding_dim']}, both sparse (and the "
             "classifier), Erdos-Renyi, the LSTM kernels in "
