@@ -4,10 +4,10 @@ It decides when an update is due (its steps resolved once per training by
 `base_updater.BaseUpdater`, the life cycle it shares with `GradualPruning`),
 and at each update, for every sparse matrix, asks its grow input
 (`grow_inputs`, from the registry) for the tensor the grow criterion ranks
-by, runs the compiled prune-and-grow (`updater`), assigns the new mask and
-weight through the one write path (`SparseMatrix.replace`: the pair, the
-optimizer slots reset at grown positions, the optimizer's topology hook)
-and records the counts (`records`). Its saved state is `state`. The user's
+by, runs the compiled prune-and-grow (`updater`), records and checks the
+new counts (`records`), then assigns the new mask and weight through the one
+write path (`SparseMatrix.replace`: the pair, the optimizer slots reset at
+grown positions, the optimizer's topology hook). Its saved state is `state`. The user's
 reference beyond the arguments is `docs/dst.md`.
 """
 

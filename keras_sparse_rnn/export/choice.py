@@ -29,7 +29,6 @@ quantized files. `choose` applies the rule that `export_tflite` documents:
 
 import dataclasses
 
-ENCODINGS = ("sparse", "csr_only", "dense")
 PREFERENCES = ("balanced", "size", "accuracy")
 ERROR_RATIO = 1.25
 
