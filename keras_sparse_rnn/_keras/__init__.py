@@ -15,5 +15,7 @@ the module to update:
   trains a variable (used by `optimizers.wrappers`);
 - `rnn`: Keras's dropout mixin for RNN cells and its cuDNN test;
 - `functional`: running a functional model's graph op by op;
-- `training`: the model's compiled loss.
+- `training`: the model's compiled loss;
+- `backup`: `BackupAndRestore` with its own checkpoint writer
+  (`training.runs.epoch_backup`).
 """
